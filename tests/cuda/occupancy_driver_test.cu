@@ -140,6 +140,7 @@ TEST(OccupancyDriverGpu, EqualsCudaOccupancyMaxActiveBlocksPerMultiprocessor) {
   CHECK_CUDA(cudaRuntimeGetVersion(&runtime_version));
   nlohmann::ordered_json summary;
   summary["check"] = "tunekit compute_occupancy vs cudaOccupancyMaxActiveBlocksPerMultiprocessor";
+  summary["produced_by"] = "TUNEKIT_OCCUPANCY_REPORT=FILE build/tests/cuda_occupancy_driver_test";
   summary["device"] = device.name;
   summary["arch"] = device.capability.architecture_name();
   summary["driver_version"] = driver_version;
