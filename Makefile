@@ -4,6 +4,12 @@ BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 MAKEFLAGS += --no-print-directory
 CMAKE_FLAGS ?=
+# nvcc off the PATH but in the toolkit's usual place still enables the CUDA layer.
+ifeq ($(shell command -v nvcc),)
+ifneq ($(wildcard /usr/local/cuda/bin/nvcc),)
+CMAKE_FLAGS += -DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc
+endif
+endif
 
 .PHONY: all deps configure build run test clean
 
