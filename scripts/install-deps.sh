@@ -11,6 +11,8 @@ packages=(
   nlohmann-json3-dev
   libfmt-dev
   libgtest-dev
+  libmuparser-dev
+  zlib1g-dev
 )
 
 missing=()
