@@ -2,7 +2,6 @@
 
 #include <zlib.h>
 
-#include <charconv>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -43,13 +42,10 @@ parameter_value value_of(const nlohmann::json& json, const std::string& name) {
 
 // The text Kernel Tuner wrote for a value in a cache key: Python's str().
 std::string python_text(const parameter_value& value) {
-  if (const auto* real = std::get_if<double>(&value)) {
-    std::string text = to_string(value);
-    if (text.find_first_of(".eEn") == std::string::npos) text += ".0";  // 1 -> "1.0"; inf/nan stay
-    (void)real;
-    return text;
-  }
-  return to_string(value);
+  std::string text = to_string(value);
+  if (std::holds_alternative<double>(value) && text.find_first_of(".eEn") == std::string::npos)
+    text += ".0";  // 1 -> "1.0"; inf/nan stay
+  return text;
 }
 
 evaluation_status failure_of(const std::string& text) {

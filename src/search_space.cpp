@@ -66,19 +66,23 @@ search_space search_space::enumerate(const space_definition& definition) {
     variables.add(name, value);
   }
 
-  // A constraint is checked at the depth of the last parameter it reads.
+  // A constraint is checked at the depth of the last parameter it reads;
+  // parameters occupy slots 0..depth_count-1, constants the slots after them.
+  auto deepest_parameter = [depth_count](const std::vector<std::size_t>& slots) -> std::optional<std::size_t> {
+    std::optional<std::size_t> deepest;
+    for (auto slot : slots)
+      if (slot < depth_count) deepest = std::max(deepest.value_or(0), slot);
+    return deepest;
+  };
   std::vector<expression> expressions;
   expressions.reserve(definition.constraints.size());
   std::vector<std::vector<const expression*>> expressions_at(depth_count);
   for (const auto& text : definition.constraints) expressions.emplace_back(text, variables);
   for (const auto& rule : expressions) {
-    std::size_t depth = 0;
-    for (auto slot : rule.used_slots())
-      if (slot < depth_count) depth = std::max(depth, slot);
-    const bool constant_only = std::none_of(rule.used_slots().begin(), rule.used_slots().end(),
-                                            [&](std::size_t slot) { return slot < depth_count; });
-    if (constant_only && rule.evaluate() == 0.0) return space;  // false whatever the parameters
-    if (!constant_only) expressions_at[depth].push_back(&rule);
+    if (const auto depth = deepest_parameter(rule.used_slots()))
+      expressions_at[*depth].push_back(&rule);
+    else if (rule.evaluate() == 0.0)
+      return space;  // reads only constants and is false: no configuration is valid
   }
   struct bound_predicate {
     const predicate_constraint* constraint;
@@ -87,14 +91,12 @@ search_space search_space::enumerate(const space_definition& definition) {
   std::vector<std::vector<bound_predicate>> predicates_at(depth_count);
   for (const auto& predicate : definition.predicates) {
     bound_predicate bound{&predicate, {}};
-    std::size_t depth = 0;
     for (const auto& name : predicate.parameters) {
       const auto slot = variables.find(name);
       if (slot == variable_table::npos) throw invalid_argument("a predicate reads unknown parameter '" + name + "'");
       bound.slots.push_back(slot);
-      if (slot < depth_count) depth = std::max(depth, slot);
     }
-    predicates_at[depth].push_back(std::move(bound));
+    predicates_at[deepest_parameter(bound.slots).value_or(0)].push_back(std::move(bound));
   }
 
   std::vector<double> predicate_arguments;
