@@ -13,6 +13,8 @@ packages=(
   libgtest-dev
   libmuparser-dev
   zlib1g-dev
+  libeigen3-dev
+  libsqlite3-dev
 )
 
 missing=()

@@ -34,6 +34,8 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
   command_action action;
   add_devices_command(app, action, out);
   add_occupancy_command(app, action, out);
+  add_replay_command(app, action, out);
+  add_store_command(app, action, out);
 
   try {
     app.parse(argc, argv);

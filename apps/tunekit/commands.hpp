@@ -14,5 +14,7 @@ using command_action = std::function<int()>;
 
 void add_devices_command(CLI::App& app, command_action& action, std::ostream& out);
 void add_occupancy_command(CLI::App& app, command_action& action, std::ostream& out);
+void add_replay_command(CLI::App& app, command_action& action, std::ostream& out);
+void add_store_command(CLI::App& app, command_action& action, std::ostream& out);
 
 }  // namespace tunekit::app

@@ -1,0 +1,2 @@
+#pragma once
+// Results store: placeholder, being written.

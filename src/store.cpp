@@ -1,0 +1,1 @@
+#include "tunekit/store.hpp"
