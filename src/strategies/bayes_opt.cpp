@@ -15,9 +15,10 @@
 // marginal likelihood on a grid at geometric checkpoints only, rebuilding
 // the columns then.
 //
-// Acquisition. Expected improvement, scored on every unevaluated
-// configuration; a small share of proposals explore at random so a wrong
-// early model cannot trap the search.
+// Acquisition. Expected improvement (no margin: on the recorded spaces a
+// margin or a share of random proposals only lost), scored on every
+// unevaluated configuration still in the model. The first 10 proposals are
+// uniform random.
 
 #include <Eigen/Cholesky>
 #include <Eigen/Core>
@@ -84,7 +85,6 @@ class bayes_opt final : public strategy {
     std::size_t ok_count = 0;
     for (std::uint8_t failed : failed_) ok_count += failed == 0;
     if (ok_count < 2 || observed_.size() < initial_samples) return random_unevaluated();
-    if (uniform_real() < 0.05) return random_unevaluated();
     if (auto chosen = best_expected_improvement()) return chosen;
     if (candidates_.size() == scored_.size()) return std::nullopt;  // every candidate seen: the base picks
     rebuild();  // all left were pruned: score every candidate again
@@ -247,7 +247,6 @@ class bayes_opt final : public strategy {
     double incumbent = std::numeric_limits<double>::infinity();
     for (std::size_t j = 0; j < observed_.size(); ++j)
       if (!failed_[j]) incumbent = std::min(incumbent, log_values_[j]);
-    const double margin = 0.01 * scale;
 
     std::optional<std::size_t> chosen;
     double best_score = -1.0;
@@ -257,7 +256,7 @@ class bayes_opt final : public strategy {
       if (evaluated(candidates_[c])) continue;
       const double mu = mean + accumulated_ok_[c] + failure * accumulated_failed_[c] - mean * accumulated_ones_[c];
       const double sigma = scale * std::sqrt(std::max(1.0 - static_cast<double>(explained_[c]), 1e-12));
-      const double gain = incumbent - mu - margin;
+      const double gain = incumbent - mu;
       const double z = gain / sigma;
       standing[c] = z;
       const double score = gain * normal_cdf(z) + sigma * normal_pdf(z);
