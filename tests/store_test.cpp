@@ -27,7 +27,7 @@
 #include <thread>
 #include <vector>
 
-#include "cli.hpp"
+#include "cli_runner.hpp"
 #include "tunekit/error.hpp"
 #include "tunekit/replay.hpp"
 #include "tunekit/strategy.hpp"
@@ -114,36 +114,14 @@ class scoped_environment {
   std::optional<std::string> old_;
 };
 
-struct cli_outcome {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
+using tunekit::testing::count_lines;
+using tunekit::testing::expect_bad_input;
 
-cli_outcome cli(std::vector<std::string> arguments) {
-  arguments.insert(arguments.begin(), "tunekit");
-  std::vector<const char*> argv;
-  for (const auto& argument : arguments) argv.push_back(argument.c_str());
-  std::ostringstream out;
-  std::ostringstream err;
-  cli_outcome result;
-  result.code = tunekit::app::run(static_cast<int>(argv.size()), argv.data(), out, err);
-  result.out = out.str();
-  result.err = err.str();
-  return result;
+tunekit::testing::cli_outcome cli(std::vector<std::string> arguments) {
+  return tunekit::testing::run_cli(std::move(arguments));
 }
 
-int lines(const std::string& text) { return static_cast<int>(std::count(text.begin(), text.end(), '\n')); }
-
-void expect_bad_input(const std::vector<std::string>& arguments) {
-  const auto result = cli(arguments);
-  std::string shown;
-  for (const auto& each : arguments) shown += each + " ";
-  EXPECT_EQ(result.code, 2) << shown << "\n" << result.err << result.out;
-  EXPECT_EQ(lines(result.err), 1) << shown << "\n" << result.err;
-  EXPECT_NE(result.err.find("tunekit: error: "), std::string::npos) << shown;
-  EXPECT_TRUE(result.out.empty()) << shown << "\n" << result.out;
-}
+int lines(const std::string& text) { return count_lines(text); }
 
 tunekit::parameter ints(const std::string& name, std::initializer_list<std::int64_t> values) {
   tunekit::parameter entry{name, {}};

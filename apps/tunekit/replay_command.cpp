@@ -1,11 +1,12 @@
 // tunekit replay --cache FILE [--strategy NAME] [--budget N | --budget P%]...
-//                [--time MS] [--seeds K] [--seed S] [--score] [--json]
+//                [--time MS] [--seeds K] [--seed S] [--store DB] [--score] [--json]
 //
 // Replays a recorded search space (Kernel Tuner cache, .json or .json.gz):
 // the strategy runs as if tuning, each evaluation answered by the record.
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -19,6 +20,7 @@
 #include "commands.hpp"
 #include "tunekit/error.hpp"
 #include "tunekit/replay.hpp"
+#include "tunekit/store.hpp"
 #include "tunekit/strategy.hpp"
 #include "tunekit/tuner.hpp"
 
@@ -35,6 +37,7 @@ struct replay_options {
   std::optional<double> time;
   std::int64_t seeds = 1;
   std::int64_t seed = 0;
+  std::string store;  ///< empty: replay writes nowhere
   bool score = false;
   bool json = false;
 };
@@ -57,9 +60,8 @@ json run_json(const recorded_space& recorded, const tuning_run& run) {
   }
   json trace = json::array();
   for (const auto& point : run.trace) trace.push_back(json::array({point.evaluation, point.best}));
-  return json{{"seed", run.seed},           {"evaluations", run.evaluations}, {"best", number_or_null(run.best)},
-              {"best_config", config},      {"trace", trace},                 {"cost_ms", run.cost},
-              {"strategy_seconds", run.strategy_seconds}};
+  return json{{"seed", run.seed},      {"evaluations", run.evaluations}, {"best", number_or_null(run.best)},
+              {"best_config", config}, {"trace", trace},                 {"cost_ms", run.cost}};
 }
 
 json score_json(const replay_score& score) {
@@ -85,7 +87,10 @@ int run_replay(const replay_options& options, std::ostream& out) {
   if (budgets.empty()) budgets.push_back(budget::parse("5%"));
   for (auto& each : budgets) each.time = options.time;
 
+  using clock = std::chrono::steady_clock;
+  const auto loading = clock::now();
   const recorded_space recorded = load_kernel_tuner_cache(options.cache);
+  const double load_seconds = std::chrono::duration<double>(clock::now() - loading).count();
   const std::size_t valid = static_cast<std::size_t>(std::count_if(
       recorded.results.begin(), recorded.results.end(),
       [](const recorded_result& each) { return each.status == evaluation_status::ok; }));
@@ -94,20 +99,42 @@ int run_replay(const replay_options& options, std::ostream& out) {
                    {"valid", valid},
                    {"failed", recorded.space.size() - valid},
                    {"optimum", optimum ? json(*optimum) : json(nullptr)}};
-  const evaluator evaluate = replay_evaluator(recorded);
+  evaluator evaluate = replay_evaluator(recorded);
+  // With a store, every replayed result is recorded as it arrives and a
+  // result already stored is not evaluated again: a killed session resumes.
+  std::optional<results_store> store;
+  if (!options.store.empty()) {
+    store.emplace(results_store::open(options.store));
+    std::string parameters_text;
+    for (const auto& each : recorded.space.parameters()) {
+      parameters_text += each.name + ':';
+      for (const auto& value : each.values) parameters_text += to_string(value) + ',';
+      parameters_text += ';';
+    }
+    const store_key key{{recorded.device_name, "", ""},
+                        {recorded.kernel_name.empty() ? std::string("replay") : recorded.kernel_name,
+                         source_hash(parameters_text, "replay")},
+                        "replay"};
+    store->describe(key, recorded.space.parameters(), recorded.objective);
+    evaluate = stored_evaluator(*store, key, recorded.space, evaluate);
+  }
 
   json documents = json::array();
   json scores = json::array();
   for (const auto& limits : budgets) {
     const std::size_t limit = limits.evaluation_limit(recorded.space.size());
     std::vector<tuning_run> runs;
+    const auto tuning = clock::now();
     for (std::int64_t k = 0; k < options.seeds; ++k)
       runs.push_back(tune(*search, recorded.space, evaluate, limits, static_cast<std::uint64_t>(options.seed + k)));
+    const double seconds_per_run =
+        std::chrono::duration<double>(clock::now() - tuning).count() / static_cast<double>(options.seeds);
     if (options.score) {
       if (!optimum) throw invalid_argument("'" + options.cache + "' has no ok configuration to score against");
       const replay_score score = score_replay(recorded, runs, limit);
       if (options.json) {
         scores.push_back(score_json(score));
+        scores.back()["seconds_per_run"] = seconds_per_run;
       } else {
         out << fmt::format(
             "{:<20} budget {:>6}  runs {:>3}  median best/optimum {:.4f}  within 5% {:>5.1f}%  within 10% "
@@ -134,7 +161,12 @@ int run_replay(const replay_options& options, std::ostream& out) {
   }
   if (options.json) {
     if (options.score)
-      out << json{{"space", space}, {"strategy", std::string(search->name())}, {"scores", scores}}.dump() << '\n';
+      out << json{{"space", space},
+                  {"strategy", std::string(search->name())},
+                  {"load_seconds", load_seconds},
+                  {"scores", scores}}
+                 .dump()
+          << '\n';
     else
       out << (documents.size() == 1 ? documents.front() : documents).dump() << '\n';
   }
@@ -153,6 +185,8 @@ void add_replay_command(CLI::App& app, command_action& action, std::ostream& out
   command->add_option("--time", options->time, "Also stop once the recorded evaluation cost reaches MS");
   command->add_option("--seeds", options->seeds, "Number of runs, seeds S, S+1, ... (default 1)");
   command->add_option("--seed", options->seed, "First seed (default 0)");
+  command->add_option("--store", options->store,
+                      "Record each replayed result in this results store and reuse what it holds (resume)");
   command->add_flag("--score", options->score, "Summarise the runs against the optimum and random sampling");
   command->add_flag("--json", options->json, "One JSON object on stdout");
   command->callback([options, &action, &out] { action = [options, &out] { return run_replay(*options, out); }; });

@@ -1,4 +1,4 @@
-#include "cli.hpp"
+#include "cli_runner.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -20,40 +20,11 @@
 
 namespace {
 
-struct outcome {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
+using outcome = tunekit::testing::cli_outcome;
+using tunekit::testing::count_lines;
+using tunekit::testing::expect_bad_input;
 
-outcome run(std::vector<std::string> arguments) {
-  arguments.insert(arguments.begin(), "tunekit");
-  std::vector<const char*> argv;
-  for (const auto& argument : arguments) argv.push_back(argument.c_str());
-  std::ostringstream out;
-  std::ostringstream err;
-  outcome result;
-  result.code = tunekit::app::run(static_cast<int>(argv.size()), argv.data(), out, err);
-  result.out = out.str();
-  result.err = err.str();
-  return result;
-}
-
-int count_lines(const std::string& text) {
-  int lines = 0;
-  for (char c : text) lines += c == '\n';
-  return lines;
-}
-
-// A bad-input answer: exit 2, nothing on stdout, exactly one line on stderr.
-void expect_bad_input(const std::vector<std::string>& arguments) {
-  const auto result = run(arguments);
-  std::string shown;
-  for (const auto& argument : arguments) shown += argument + " ";
-  EXPECT_EQ(result.code, 2) << shown << "\n" << result.err;
-  EXPECT_EQ(count_lines(result.err), 1) << shown << "\n" << result.err;
-  EXPECT_TRUE(result.out.empty()) << shown;
-}
+outcome run(std::vector<std::string> arguments) { return tunekit::testing::run_cli(std::move(arguments)); }
 
 }  // namespace
 
