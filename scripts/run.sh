@@ -21,3 +21,24 @@ echo "== tunekit occupancy ${target[*]} --regs 32 (a kernel using 32 registers p
 echo
 echo "== tunekit occupancy ${target[*]} --regs 64 --smem 49152 (64 registers, 48 KiB dynamic shared memory)"
 "$tunekit" occupancy "${target[@]}" --regs 64 --smem 49152
+
+# The tuning core on the host: strategies replayed over recorded search spaces.
+recorded_dir="$(dirname "$0")/../../shared/data/searchspaces"
+if ls "$recorded_dir"/*.json.gz >/dev/null 2>&1; then
+  caches=("$recorded_dir"/*.json.gz)
+else
+  caches=("$(dirname "$0")/../tests/store/kernel_tuner_cache.json")
+fi
+for cache in "${caches[@]}"; do
+  echo
+  echo "== tunekit replay --cache $(basename "$cache") --strategy auto --budget 2% --budget 5% --seeds 5 --score"
+  "$tunekit" replay --cache "$cache" --strategy auto --budget 2% --budget 5% --seeds 5 --score
+  echo "== the same with random sampling, the baseline"
+  "$tunekit" replay --cache "$cache" --strategy random --budget 2% --budget 5% --seeds 5 --score
+done
+store="$build_dir/run-store.db"
+rm -f "$store" "$store-wal" "$store-shm"
+echo
+echo "== tunekit replay --cache $(basename "${caches[0]}") --budget 2% --store $store  (every result recorded as it arrives)"
+"$tunekit" replay --cache "${caches[0]}" --budget 2% --store "$store" >/dev/null
+"$tunekit" store list --store "$store"
