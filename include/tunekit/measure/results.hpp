@@ -1,0 +1,2 @@
+#pragma once
+// Result files and regression comparison: being written.

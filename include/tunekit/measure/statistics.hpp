@@ -1,0 +1,2 @@
+#pragma once
+// Statistics of timing samples: being written.

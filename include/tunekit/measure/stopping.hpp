@@ -1,0 +1,2 @@
+#pragma once
+// Stopping criteria: being written.

@@ -1,0 +1,1 @@
+#include "tunekit/measure/statistics.hpp"
