@@ -128,13 +128,14 @@ TEST_P(StrategyContract, NeverProposesWhatItWasToldFromElsewhere) {
 
 TEST_P(StrategyContract, SearchingBeatsRandomSamplingOnTheSyntheticBowl) {
   if (GetParam() == "random" || GetParam() == "brute_force") GTEST_SKIP() << "a baseline";
+  constexpr std::size_t budget = 20;
   double mine = 0.0;
   double baseline = 0.0;
   for (std::uint64_t seed = 0; seed < 20; ++seed) {
-    mine += run(20, seed).best;
+    mine += run(budget, seed).best;
     auto random = tunekit::make_strategy("random");
     tunekit::budget limits;
-    limits.evaluations = 20;
+    limits.evaluations = budget;
     baseline += tunekit::tune(*random, space, evaluate, limits, seed).best;
   }
   EXPECT_LT(mine, baseline) << GetParam() << " mean best " << mine / 20 << " vs random " << baseline / 20;

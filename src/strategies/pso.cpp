@@ -4,7 +4,9 @@
 //     parameter of more than one value: the value's position in its list,
 //     0 .. count-1. The swarm starts at random configurations.
 //   - A move: v = w*v + c1*r1*(own best - x) + c2*r2*(swarm's best - x), with
-//     r1, r2 uniform per coordinate and |v| at most the coordinate's range;
+//     r1, r2 uniform per coordinate and |v| at most half the coordinate's range
+//     (the full range drove particles to the ends and lost to random sampling
+//     on a bowl with a mid-range optimum);
 //     x += v, clamped to the range. Turbulence then sets about one coordinate
 //     per move to a random value, so that unordered parameters get explored.
 //   - The position is snapped to the nearest valid configuration: the rounded
@@ -139,7 +141,7 @@ class particle_swarm final : public strategy {
       const double x = each.position[g];
       double v = inertia * each.velocity[g] + cognitive * uniform_real() * (coordinate(each.best, g) - x);
       if (leader) v += social * uniform_real() * (coordinate(*leader, g) - x);
-      v = std::clamp(v, -ranges_[g], ranges_[g]);
+      v = std::clamp(v, -0.5 * ranges_[g], 0.5 * ranges_[g]);
       each.velocity[g] = v;
       each.position[g] = std::clamp(x + v, 0.0, ranges_[g]);
       if (uniform_real() < chaos)
