@@ -86,8 +86,9 @@ class bayes_opt final : public strategy {
     for (std::uint8_t failed : failed_) ok_count += failed == 0;
     if (ok_count < 2 || observed_.size() < initial_samples) return random_unevaluated();
     if (auto chosen = best_expected_improvement()) return chosen;
-    if (candidates_.size() == scored_.size()) return std::nullopt;  // every candidate seen: the base picks
-    rebuild();  // all left were pruned: score every candidate again
+    // Every candidate left in the model is evaluated: bring back a sample of
+    // the pruned ones (O(observations²) each, not a rebuild of all).
+    if (!readmit(min_candidates)) return std::nullopt;  // none left to score: the base picks
     return best_expected_improvement();
   }
 
@@ -295,6 +296,43 @@ class bayes_opt final : public strategy {
       }
     }
     if ((candidates_.size() - kept) * 4 > candidates_.size()) compact(keep);
+  }
+
+  // Puts up to `count` unevaluated configurations that were pruned back into
+  // the model, chosen uniformly; false when there is none.
+  bool readmit(std::size_t count) {
+    std::vector<std::uint8_t> in_model(space().size(), 0);
+    for (std::size_t c : candidates_) in_model[c] = 1;
+    std::vector<std::size_t> outside;
+    for (std::size_t c : scored_)
+      if (!in_model[c] && !evaluated(c)) outside.push_back(c);
+    if (outside.empty()) return false;
+    count = std::min(count, outside.size());
+    for (std::size_t i = 0; i < count; ++i) std::swap(outside[i], outside[i + uniform_index(outside.size() - i)]);
+    const auto n = static_cast<Eigen::Index>(observed_.size());
+    Eigen::VectorXd column(n);
+    for (std::size_t i = 0; i < count; ++i) {
+      const std::size_t c = outside[i];
+      for (Eigen::Index j = 0; j < n; ++j)
+        column[j] = matern52(squared_distance(c, observed_[static_cast<std::size_t>(j)]), length_scale_);
+      cholesky_.triangularView<Eigen::Lower>().solveInPlace(column);
+      double explained = 0.0, ok = 0.0, failed = 0.0, ones = 0.0;
+      for (Eigen::Index j = 0; j < n; ++j) {
+        const auto v = static_cast<float>(column[j]);
+        const auto row = static_cast<std::size_t>(j);
+        columns_[row].push_back(v);
+        explained += static_cast<double>(v) * v;
+        ok += solved_ok_[row] * v;
+        failed += solved_failed_[row] * v;
+        ones += solved_ones_[row] * v;
+      }
+      candidates_.push_back(c);
+      explained_.push_back(static_cast<float>(explained));
+      accumulated_ok_.push_back(ok);
+      accumulated_failed_.push_back(failed);
+      accumulated_ones_.push_back(ones);
+    }
+    return true;
   }
 
   // Drops the candidate rows `keep` marks 0 from every per-candidate array.
