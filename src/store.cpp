@@ -2125,4 +2125,44 @@ void write_results_file(const std::filesystem::path& path, std::string_view text
   }
 }
 
+recorded_space load_recorded_space(const std::filesystem::path& path) {
+  std::string kernel_tuner_error;
+  try {
+    return load_kernel_tuner_cache(path);  // the common case: read once
+  } catch (const invalid_argument& error) {
+    kernel_tuner_error = error.what();
+  }
+  import_identity identity;  // a T4 file names no kernel or device
+  identity.kernel_name = "replay";
+  identity.device_name = "replay";
+  std::optional<results_file> read;
+  try {
+    read.emplace(results_file::read(path, results_format::t4, identity));
+  } catch (const invalid_argument& error) {
+    throw invalid_argument(kernel_tuner_error + "; nor a T4 results file: " + error.what());
+  }
+  const results_file& file = *read;
+  // T4: through a scratch store into Kernel Tuner's layout, the one replay reads.
+  static std::atomic<unsigned> serial{0};
+  const auto scratch = std::filesystem::temp_directory_path() /
+                       ("tunekit-replay-" + std::to_string(::getpid()) + "-" + std::to_string(serial++));
+  struct remover {
+    std::filesystem::path path;
+    ~remover() {
+      std::error_code ignored;
+      std::filesystem::remove_all(path, ignored);
+    }
+  } cleanup{scratch};
+  std::filesystem::create_directories(scratch);
+  std::string text;
+  {
+    results_store store = results_store::open(scratch / "replay.db");
+    (void)import_results(store, file);
+    text = export_results(store, file.key(), results_format::kernel_tuner);
+  }
+  const auto converted = scratch / "replay.json";
+  write_results_file(converted, text, false);
+  return load_kernel_tuner_cache(converted);
+}
+
 }  // namespace tunekit

@@ -1,7 +1,7 @@
 // tunekit replay --cache FILE [--strategy NAME] [--budget N | --budget P%]...
 //                [--time MS] [--seeds K] [--seed S] [--store DB] [--score] [--json]
 //
-// Replays a recorded search space (Kernel Tuner cache, .json or .json.gz):
+// Replays a recorded search space (Kernel Tuner cache or T4 results, .json or .json.gz):
 // the strategy runs as if tuning, each evaluation answered by the record.
 #include <fmt/format.h>
 
@@ -89,7 +89,7 @@ int run_replay(const replay_options& options, std::ostream& out) {
 
   using clock = std::chrono::steady_clock;
   const auto loading = clock::now();
-  const recorded_space recorded = load_kernel_tuner_cache(options.cache);
+  const recorded_space recorded = load_recorded_space(options.cache);
   const double load_seconds = std::chrono::duration<double>(clock::now() - loading).count();
   const std::size_t valid = static_cast<std::size_t>(std::count_if(
       recorded.results.begin(), recorded.results.end(),
@@ -178,7 +178,7 @@ int run_replay(const replay_options& options, std::ostream& out) {
 void add_replay_command(CLI::App& app, command_action& action, std::ostream& out) {
   auto options = std::make_shared<replay_options>();
   CLI::App* command = app.add_subcommand("replay", "Run a strategy over a recorded search space");
-  command->add_option("--cache", options->cache, "Kernel Tuner cache file (.json or .json.gz)")->required();
+  command->add_option("--cache", options->cache, "Kernel Tuner cache file or T4 results file (.json or .json.gz)")->required();
   command->add_option("--strategy", options->strategy, "Search strategy (default auto)");
   command->add_option("--budget", options->budgets,
                       "Distinct configurations to evaluate, failed ones included: N or P% (repeatable; default 5%)");

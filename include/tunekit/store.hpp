@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "tunekit/evaluation.hpp"
+#include "tunekit/replay.hpp"
 #include "tunekit/search_space.hpp"
 #include "tunekit/strategy.hpp"
 #include "tunekit/tuner.hpp"
@@ -259,5 +260,10 @@ import_summary import_results(results_store& store, const results_file& file);
 /// when the name ends in ".gz". Refuses (tunekit::invalid_argument) to replace an
 /// existing file unless `overwrite`.
 void write_results_file(const std::filesystem::path& path, std::string_view text, bool overwrite);
+
+/// A recorded search space for replay from a Kernel Tuner cache file or a T4
+/// results file (detected from the contents). Throws tunekit::invalid_argument
+/// with a one-line reason for an unreadable, corrupt or foreign file.
+[[nodiscard]] recorded_space load_recorded_space(const std::filesystem::path& path);
 
 }  // namespace tunekit

@@ -156,6 +156,26 @@ TEST(ReplayCommand, AStoreResumesWhereASessionStopped) {
   std::filesystem::remove(store.string() + "-shm");
 }
 
+TEST(ReplayCommand, AT4FileReplaysLikeTheKernelTunerFileItWasMadeFrom) {
+  const auto directory = std::filesystem::temp_directory_path() / ("tunekit_replay_t4_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(directory);
+  const std::string store = (directory / "s.db").string();
+  const std::string t4 = (directory / "fixture_t4.json").string();
+  ASSERT_EQ(run_cli({"store", "import", fixture, "--store", store}).code, 0);
+  const auto exported = run_cli({"store", "export", "--kernel", "fixture_kernel", "--format", "t4", "--output", t4, "--store", store});
+  ASSERT_EQ(exported.code, 0) << exported.err;
+  const std::vector<std::string> options{"--strategy", "random", "--budget", "5", "--seeds", "3", "--json"};
+  std::vector<std::string> from_kt{"--cache", fixture};
+  std::vector<std::string> from_t4{"--cache", t4};
+  from_kt.insert(from_kt.end(), options.begin(), options.end());
+  from_t4.insert(from_t4.end(), options.begin(), options.end());
+  const json a = replay_json(from_kt);
+  const json b = replay_json(from_t4);
+  EXPECT_EQ(a.at("space"), b.at("space"));
+  EXPECT_EQ(a.at("runs"), b.at("runs"));
+  std::filesystem::remove_all(directory);
+}
+
 TEST(ReplayCommand, BadInputIsOneLineAndExitTwo) {
   const auto corrupt = std::filesystem::temp_directory_path() / ("tunekit_replay_bad_" + std::to_string(::getpid()) + ".json");
   std::ofstream(corrupt) << "{\"tune_params\": {\"x\": [1]}, \"cache\": {\"1\": {\"time\": [";
