@@ -54,7 +54,8 @@ struct tuning_run {
                               const budget& limits, std::uint64_t seed);
 
 /// Replays `recorded`: each evaluation returns the recorded result, costing the
-/// recorded compile + verification + benchmark time.
+/// recorded compile + verification + benchmark time. Holds a reference:
+/// `recorded` must outlive the evaluator.
 [[nodiscard]] evaluator replay_evaluator(const recorded_space& recorded);
 
 /// The exact expected best of `count` configurations drawn uniformly without
