@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "tunekit/error.hpp"
 #include "properties_json.hpp"
 #include "tunekit/cuda/architecture.hpp"
 #include "tunekit/cuda/device.hpp"
