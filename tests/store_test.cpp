@@ -753,6 +753,9 @@ struct crash_case {
   std::string strategy;
 };
 
+// How GoogleTest names a case in its output (not as 64 raw bytes).
+[[maybe_unused]] void PrintTo(const crash_case& each, std::ostream* out) { *out << each.name << "/" << each.strategy; }
+
 class StoreCrash : public ::testing::TestWithParam<crash_case> {};
 
 // A session whose evaluator replays a recorded space and writes each result
