@@ -1,36 +1,14 @@
 #include "tunekit/replay.hpp"
 
-#include <zlib.h>
-
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "detail/kernel_tuner_files.hpp"
 #include "tunekit/error.hpp"
 
 namespace tunekit {
 
 namespace {
-
-// Reads plain or gzip-compressed bytes: gzread passes plain files through.
-std::string read_maybe_gzipped(const std::filesystem::path& path) {
-  gzFile file = gzopen(path.c_str(), "rb");
-  if (file == nullptr) throw invalid_argument("cannot open '" + path.string() + "'");
-  std::string bytes;
-  char buffer[1 << 16];
-  for (;;) {
-    const int count = gzread(file, buffer, sizeof buffer);
-    if (count < 0) {
-      int code = 0;
-      const std::string reason = gzerror(file, &code);
-      gzclose(file);
-      throw invalid_argument("cannot read '" + path.string() + "': " + reason);
-    }
-    if (count == 0) break;
-    bytes.append(buffer, static_cast<std::size_t>(count));
-  }
-  gzclose(file);
-  return bytes;
-}
 
 parameter_value value_of(const nlohmann::json& json, const std::string& name) {
   if (json.is_boolean()) return parameter_value{std::string(json.get<bool>() ? "True" : "False")};
@@ -48,13 +26,6 @@ std::string python_text(const parameter_value& value) {
   return text;
 }
 
-evaluation_status failure_of(const std::string& text) {
-  if (text == "CompilationFailedConfig") return evaluation_status::compile_error;
-  if (text == "RuntimeFailedConfig") return evaluation_status::launch_error;
-  if (text == "InvalidConfig") return evaluation_status::resources;
-  throw invalid_argument("unknown failure '" + text + "'");
-}
-
 double number_or_zero(const nlohmann::json& record, const char* key) {
   const auto it = record.find(key);
   return it != record.end() && it->is_number() ? it->get<double>() : 0.0;
@@ -63,7 +34,7 @@ double number_or_zero(const nlohmann::json& record, const char* key) {
 }  // namespace
 
 recorded_space load_kernel_tuner_cache(const std::filesystem::path& path) {
-  const std::string bytes = read_maybe_gzipped(path);
+  const std::string bytes = detail::read_maybe_gzipped(path);
   nlohmann::json document;
   try {
     document = nlohmann::json::parse(bytes);
@@ -126,11 +97,10 @@ recorded_space load_kernel_tuner_cache(const std::filesystem::path& path) {
     if (time.is_number()) {
       result.time = time.get<double>();
     } else if (time.is_string()) {
-      try {
-        result.status = failure_of(time.get<std::string>());
-      } catch (const invalid_argument& error) {
-        throw invalid_argument(where + ": cache entry '" + key + "': " + error.what());
-      }
+      const auto status = detail::kernel_tuner_status(time.get<std::string>());
+      if (!status)
+        throw invalid_argument(where + ": cache entry '" + key + "': unknown failure '" + time.get<std::string>() + "'");
+      result.status = *status;
     } else {
       throw invalid_argument(where + ": cache entry '" + key + "' has a time that is neither a number nor a failure");
     }

@@ -26,6 +26,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "detail/kernel_tuner_files.hpp"
 #include "tunekit/error.hpp"
 
 namespace tunekit {
@@ -1122,29 +1123,6 @@ evaluator stored_evaluator(results_store& store, const store_key& key, const sea
 
 namespace {
 
-std::string read_maybe_gzipped(const std::filesystem::path& path) {
-  std::error_code failure;
-  if (!std::filesystem::exists(path, failure)) throw invalid_argument("no such file " + quoted(path));
-  if (std::filesystem::is_directory(path, failure)) throw invalid_argument(quoted(path) + " is a directory");
-  gzFile file = gzopen(path.c_str(), "rb");
-  if (file == nullptr) throw invalid_argument("cannot open " + quoted(path) + ": " + std::strerror(errno));
-  std::string bytes;
-  std::vector<char> buffer(1 << 16);
-  for (;;) {
-    const int count = gzread(file, buffer.data(), static_cast<unsigned>(buffer.size()));
-    if (count < 0) {
-      int code = 0;
-      const std::string reason = gzerror(file, &code);
-      gzclose(file);
-      throw invalid_argument("cannot read " + quoted(path) + ": " + reason);
-    }
-    if (count == 0) break;
-    bytes.append(buffer.data(), static_cast<std::size_t>(count));
-  }
-  gzclose(file);
-  return bytes;
-}
-
 // ---------------------------------------------------------------- parsing
 
 using cache_records = std::vector<std::pair<std::string, ordered_json>>;
@@ -1269,13 +1247,6 @@ const char* kernel_tuner_failure(evaluation_status status) {
     case evaluation_status::resources: return "InvalidConfig";
     default: return "RuntimeFailedConfig";
   }
-}
-
-std::optional<evaluation_status> kernel_tuner_status(const std::string& text) {
-  if (text == "CompilationFailedConfig") return evaluation_status::compile_error;
-  if (text == "RuntimeFailedConfig") return evaluation_status::launch_error;
-  if (text == "InvalidConfig") return evaluation_status::resources;
-  return std::nullopt;
 }
 
 const char* t4_invalidity(evaluation_status status) {
@@ -1585,7 +1556,7 @@ file_row kernel_tuner_row(const std::string& cache_key, const ordered_json& reco
   const auto failure_in = [&](const char* field) -> std::optional<evaluation_status> {
     const auto found = record.find(field);
     if (found == record.end() || !found->is_string()) return std::nullopt;
-    if (auto status = kernel_tuner_status(found->get<std::string>())) return status;
+    if (auto status = detail::kernel_tuner_status(found->get<std::string>())) return status;
     throw invalid_argument(where + ": cache entry '" + cache_key + "' has an unknown failure '" +
                            found->get<std::string>() + "'");
   };
@@ -1623,7 +1594,7 @@ file_row kernel_tuner_row(const std::string& cache_key, const ordered_json& reco
       if (is_whole_float(value)) floats.push_back(measurement_field(name));
       continue;
     }
-    if (value.is_string() && result.status != evaluation_status::ok && kernel_tuner_status(value.get<std::string>())) {
+    if (value.is_string() && result.status != evaluation_status::ok && detail::kernel_tuner_status(value.get<std::string>())) {
       result.measurements.push_back({name, not_a_number, unit_for(name)});
       continue;
     }
@@ -1789,7 +1760,7 @@ file_row t4_row(const ordered_json& record, std::size_t index, const std::string
           result.measurements.push_back({each["name"].get<std::string>(), measured.get<double>(), each["unit"].get<std::string>()});
           if (is_whole_float(measured)) floats.push_back(measurement_field(each["name"].get<std::string>()));
         } else if (plain && measured.is_string() && result.status != evaluation_status::ok &&
-                   kernel_tuner_status(measured.get<std::string>())) {
+                   detail::kernel_tuner_status(measured.get<std::string>())) {
           result.measurements.push_back({each["name"].get<std::string>(), not_a_number, each["unit"].get<std::string>()});
         } else {
           others.push_back({{"at", position}, {"measurement", each}});
@@ -1865,7 +1836,7 @@ results_file::results_file(std::shared_ptr<const contents> data) : contents_(std
 results_file results_file::read(const std::filesystem::path& path, std::optional<results_format> format,
                                 const import_identity& identity) {
   const std::string where = quoted(path);
-  const std::string bytes = read_maybe_gzipped(path);
+  const std::string bytes = detail::read_maybe_gzipped(path);
   ordered_json document;
   cache_records cache;
   try {

@@ -18,6 +18,7 @@
 
 #include "cli.hpp"
 #include "commands.hpp"
+#include "parameter_json.hpp"
 #include "tunekit/error.hpp"
 #include "tunekit/replay.hpp"
 #include "tunekit/store.hpp"
@@ -42,12 +43,6 @@ struct replay_options {
   bool json = false;
 };
 
-json value_json(const parameter_value& value) {
-  if (const auto* integer = std::get_if<std::int64_t>(&value)) return *integer;
-  if (const auto* real = std::get_if<double>(&value)) return *real;
-  return std::get<std::string>(value);
-}
-
 json number_or_null(double value) { return std::isfinite(value) ? json(value) : json(nullptr); }
 
 json run_json(const recorded_space& recorded, const tuning_run& run) {
@@ -56,7 +51,7 @@ json run_json(const recorded_space& recorded, const tuning_run& run) {
     const configuration chosen = recorded.space.at(*run.best_index);
     const auto& parameters = recorded.space.parameters();
     for (std::size_t p = 0; p < parameters.size(); ++p)
-      config[parameters[p].name] = value_json(parameters[p].values[chosen.value_indices[p]]);
+      config[parameters[p].name] = parameter_json(parameters[p].values[chosen.value_indices[p]]);
   }
   json trace = json::array();
   for (const auto& point : run.trace) trace.push_back(json::array({point.evaluation, point.best}));

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "parameter_json.hpp"
 #include "tunekit/error.hpp"
 #include "tunekit/store.hpp"
 
@@ -77,12 +78,6 @@ std::string configuration_text(const stored_configuration& configuration) {
     text += name + "=" + to_string(value);
   }
   return text;
-}
-
-json value_json(const parameter_value& value) {
-  if (const auto* integer = std::get_if<std::int64_t>(&value)) return *integer;
-  if (const auto* real = std::get_if<double>(&value)) return *real;
-  return std::get<std::string>(value);
 }
 
 int run_import(const store_options& options, std::ostream& out) {
@@ -162,7 +157,7 @@ int run_list(const store_options& options, std::ostream& out) {
       json parameters = json::array();
       for (const auto& each : problem.parameters) parameters.push_back(each.name);
       json best = json::object();
-      for (const auto& [name, value] : problem.best_configuration) best[name] = value_json(value);
+      for (const auto& [name, value] : problem.best_configuration) best[name] = parameter_json(value);
       list.push_back(json{{"kernel", {{"name", problem.key.kernel.name}, {"source_hash", problem.key.kernel.source_hash}}},
                           {"device",
                            {{"name", problem.key.device.name},
