@@ -39,7 +39,7 @@ using ordered_json = nlohmann::ordered_json;
 // "TKRS" in the SQLite header's application-id field marks a tunekit store.
 constexpr std::int32_t application_id = 0x544B5253;
 // Schema revisions this build reads and writes; older ones are migrated on open.
-constexpr int schema_version = 1;
+constexpr int schema_version = 2;
 constexpr const char* kernel_tuner_tag = "kernel_tuner";
 constexpr const char* t4_tag = "t4";
 
@@ -506,6 +506,20 @@ CREATE VIEW results_with_keys AS
        JOIN kernels k ON k.id = p.kernel_id;
 )sql";
 
+// Revision 2: what a device was measured to reach (copy bandwidth, matrix
+// product rates), measured once and read by every later report.
+constexpr const char* ceilings_sql = R"sql(
+CREATE TABLE device_ceilings (
+  id INTEGER PRIMARY KEY,
+  device_id INTEGER NOT NULL REFERENCES devices (id),
+  name TEXT NOT NULL,
+  value REAL NOT NULL,
+  unit TEXT NOT NULL,
+  detail TEXT NOT NULL DEFAULT '{}',
+  measured_at TEXT NOT NULL,
+  UNIQUE (device_id, name));
+)sql";
+
 constexpr const char* result_columns =
     "configuration, status, value, samples, measurements, telemetry, cost, compile_time, verification_time, "
     "benchmark_time, strategy_time, framework_time, measured_at, recorded_at, extra";
@@ -600,6 +614,8 @@ class results_store::impl {
     if (found == statements_.end()) found = statements_.emplace(sql, std::make_unique<statement>(*db_, sql)).first;
     return *found->second;
   }
+
+  [[nodiscard]] int schema_revision() const { return schema_revision_; }
 
   void require_writable() const {
     if (access_ != store_access::read_write)
@@ -808,6 +824,14 @@ class results_store::impl {
       if (version < 1)
         throw invalid_argument("results store " + quoted(path()) + " has an unknown schema revision " +
                                std::to_string(version));
+      // Older revisions are brought up to date when we may write; read-only
+      // they are read as they are (what they lack reads as empty).
+      if (version < schema_version && access_ == store_access::read_write) {
+        if (version < 2) db_->execute(ceilings_sql);
+        db_->execute(("PRAGMA user_version = " + std::to_string(schema_version)).c_str());
+      }
+      schema_revision_ = static_cast<int>(std::min<std::int64_t>(version, schema_version));
+      if (access_ == store_access::read_write) schema_revision_ = schema_version;
       scope.commit();
       return;
     }
@@ -816,6 +840,8 @@ class results_store::impl {
     if (access_ != store_access::read_write)
       throw invalid_argument(quoted(path()) + " is an empty database, not a tunekit results store");
     db_->execute(schema_sql);
+    db_->execute(ceilings_sql);
+    schema_revision_ = schema_version;
     db_->execute(("PRAGMA application_id = " + std::to_string(application_id)).c_str());
     db_->execute(("PRAGMA user_version = " + std::to_string(schema_version)).c_str());
     scope.commit();
@@ -835,6 +861,7 @@ class results_store::impl {
   }
 
   store_access access_;
+  int schema_revision_ = schema_version;  ///< of the open file; below schema_version only when read-only
   std::unique_ptr<database> db_;
   mutable std::mutex mutex_;
   mutable std::unordered_map<const char*, std::unique_ptr<statement>> statements_;
@@ -972,6 +999,46 @@ std::optional<stored_result> results_store::find(const store_key& key, const sto
     query->bind(1, *problem).bind(2, key_text);
     if (!query->step()) return std::nullopt;
     return impl::read_row(query.get(), 0).result;
+  });
+}
+
+void results_store::record_ceiling(const device_identity& device, const stored_ceiling& ceiling) {
+  if (ceiling.name.empty()) throw invalid_argument("a device ceiling needs a name");
+  if (!std::isfinite(ceiling.value) || ceiling.value <= 0.0)
+    throw invalid_argument("device ceiling '" + ceiling.name + "' must be a positive number");
+  const std::string detail = checked_object_text(ceiling.detail, "ceiling detail");
+  const std::string measured_at = ceiling.measured_at.empty() ? utc_now_text() : ceiling.measured_at;
+  std::lock_guard lock(impl_->mutex());
+  impl_->require_writable();
+  impl_->retry([&] {
+    transaction scope(impl_->db(), transaction::write);
+    {
+      statement_use insert(impl_->prepared("INSERT OR IGNORE INTO devices (name, architecture, driver) VALUES (?1, ?2, ?3)"));
+      insert->bind(1, device.name).bind(2, device.architecture).bind(3, device.driver).run();
+    }
+    statement_use insert(impl_->prepared(
+        "INSERT OR REPLACE INTO device_ceilings (device_id, name, value, unit, detail, measured_at) VALUES ("
+        "(SELECT id FROM devices WHERE name = ?1 AND architecture = ?2 AND driver = ?3), ?4, ?5, ?6, ?7, ?8)"));
+    insert->bind(1, device.name).bind(2, device.architecture).bind(3, device.driver);
+    insert->bind(4, ceiling.name).bind(5, ceiling.value).bind(6, ceiling.unit).bind(7, detail).bind(8, measured_at);
+    insert->run();
+    scope.commit();
+  });
+}
+
+std::vector<stored_ceiling> results_store::ceilings(const device_identity& device) const {
+  std::lock_guard lock(impl_->mutex());
+  if (impl_->schema_revision() < 2) return {};
+  return impl_->retry([&] {
+    std::vector<stored_ceiling> all;
+    statement_use query(impl_->prepared(
+        "SELECT c.name, c.value, c.unit, c.detail, c.measured_at FROM device_ceilings c "
+        "JOIN devices d ON d.id = c.device_id WHERE d.name = ?1 AND d.architecture = ?2 AND d.driver = ?3 "
+        "ORDER BY c.name"));
+    query->bind(1, device.name).bind(2, device.architecture).bind(3, device.driver);
+    while (query->step())
+      all.push_back({query->text(0), query->real(1), query->text(2), query->text(3), query->text(4)});
+    return all;
   });
 }
 

@@ -399,6 +399,75 @@ TEST(Store, DescribeAddsParametersAndValuesInOrder) {
   EXPECT_EQ(problems[0].results, 0u);
 }
 
+// ================================================================ device ceilings
+
+TEST(StoreCeilings, RecordsReplacesAndKeepsThemPerDevice) {
+  scratch dir;
+  const tunekit::device_identity h100{"NVIDIA H100 80GB HBM3", "sm_90", "580.65.06"};
+  const tunekit::device_identity h200{"NVIDIA H200", "sm_90", "580.65.06"};
+  {
+    auto store = results_store::open(dir / "store.db");
+    EXPECT_TRUE(store.ceilings(h100).empty());
+    store.record_ceiling(h100, {"copy_gbps", 2900.0, "GB/s", R"({"bytes":1073741824})", "2026-11-21 10:00:00+00:00"});
+    store.record_ceiling(h100, {"bf16_tflops", 650.0, "TFLOP/s", "{}", {}});
+    store.record_ceiling(h200, {"copy_gbps", 4100.0, "GB/s", "{}", {}});
+    store.record_ceiling(h100, {"copy_gbps", 3000.0, "GB/s", "{}", "2026-11-21 11:00:00+00:00"});  // remeasured
+  }
+  const auto store = results_store::open(dir / "store.db", tunekit::store_access::read_only);
+  const auto ceilings = store.ceilings(h100);
+  ASSERT_EQ(ceilings.size(), 2u);
+  EXPECT_EQ(ceilings[0].name, "bf16_tflops");
+  EXPECT_FALSE(ceilings[0].measured_at.empty()) << "filled in when not given";
+  EXPECT_EQ(ceilings[1], (tunekit::stored_ceiling{"copy_gbps", 3000.0, "GB/s", "{}", "2026-11-21 11:00:00+00:00"}));
+  ASSERT_EQ(store.ceilings(h200).size(), 1u);
+  EXPECT_EQ(store.ceilings(h200)[0].value, 4100.0);
+  EXPECT_EQ(store.count(), 0u) << "ceilings are not results";
+}
+
+TEST(StoreCeilings, RejectsBadCeilingsAndReadOnlyStores) {
+  scratch dir;
+  const tunekit::device_identity device{"gpu", "sm_90", "1"};
+  {
+    auto store = results_store::open(dir / "store.db");
+    EXPECT_THROW(store.record_ceiling(device, {"", 1.0, "GB/s", "{}", {}}), tunekit::invalid_argument);
+    EXPECT_THROW(store.record_ceiling(device, {"copy_gbps", 0.0, "GB/s", "{}", {}}), tunekit::invalid_argument);
+    EXPECT_THROW(store.record_ceiling(device, {"copy_gbps", std::nan(""), "GB/s", "{}", {}}), tunekit::invalid_argument);
+    EXPECT_THROW(store.record_ceiling(device, {"copy_gbps", 1.0, "GB/s", "[1]", {}}), tunekit::invalid_argument);
+    EXPECT_TRUE(store.ceilings(device).empty());
+  }
+  auto read_only = results_store::open(dir / "store.db", tunekit::store_access::read_only);
+  EXPECT_THROW(read_only.record_ceiling(device, {"copy_gbps", 1.0, "GB/s", "{}", {}}), tunekit::invalid_argument);
+}
+
+TEST(StoreCeilings, ARevisionOneStoreIsReadAsItIsAndUpgradedWhenWritten) {
+  scratch dir;
+  const auto path = dir / "old.db";
+  {
+    auto store = results_store::open(path);
+    stored_result result;
+    result.configuration = {{"x", std::int64_t{1}}};
+    result.value = 2.0;
+    store.record(synthetic_key(), result);
+  }
+  // What tunekit wrote before device ceilings existed.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "DROP TABLE device_ceilings; PRAGMA user_version = 1", nullptr, nullptr, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_close(db), SQLITE_OK);
+  const tunekit::device_identity device{"gpu", "sm_90", "1"};
+  {
+    const auto read_only = results_store::open(path, tunekit::store_access::read_only);
+    EXPECT_TRUE(read_only.ceilings(device).empty());
+    EXPECT_EQ(read_only.count(), 1u);
+  }
+  {
+    auto store = results_store::open(path);
+    store.record_ceiling(device, {"copy_gbps", 100.0, "GB/s", "{}", {}});
+    EXPECT_EQ(store.count(), 1u) << "the upgrade keeps every result";
+  }
+  EXPECT_EQ(results_store::open(path, tunekit::store_access::read_only).ceilings(device).size(), 1u);
+}
+
 // ================================================================ location
 
 TEST(StorePath, StoreVariableThenXdgDataHomeThenHome) {

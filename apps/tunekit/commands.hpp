@@ -12,6 +12,7 @@ namespace tunekit::app {
 /// The chosen command's work; returns the exit code.
 using command_action = std::function<int()>;
 
+void add_ceilings_command(CLI::App& app, command_action& action, std::ostream& out);
 void add_compare_command(CLI::App& app, command_action& action, std::ostream& out);
 void add_devices_command(CLI::App& app, command_action& action, std::ostream& out);
 void add_occupancy_command(CLI::App& app, command_action& action, std::ostream& out);

@@ -128,6 +128,17 @@ struct problem_summary {
   std::string last_recorded_at;
 };
 
+/// What a device was measured to reach, kept so it is measured once:
+/// "copy_gbps" (GB/s), "fp32_tflops", "bf16_tflops" (TFLOP/s).
+struct stored_ceiling {
+  std::string name;
+  double value = 0.0;
+  std::string unit;
+  std::string detail = "{}";  ///< JSON object: how it was measured
+  std::string measured_at;    ///< record_ceiling() fills in now when empty
+  bool operator==(const stored_ceiling&) const = default;
+};
+
 enum class store_access { read_write, read_only };
 
 /// What record() does when the configuration already has a result.
@@ -169,6 +180,13 @@ class results_store {
   [[nodiscard]] std::size_t count() const;
   /// Every (device, kernel, problem size) in the store, ordered by kernel, device, problem size.
   [[nodiscard]] std::vector<problem_summary> problems() const;
+
+  /// Records (or replaces) one ceiling of `device`. Throws
+  /// tunekit::invalid_argument for an empty name, a value that is not a
+  /// positive number or a detail that is not a JSON object.
+  void record_ceiling(const device_identity& device, const stored_ceiling& ceiling);
+  /// Every ceiling recorded for `device`, by name.
+  [[nodiscard]] std::vector<stored_ceiling> ceilings(const device_identity& device) const;
 
   /// Reads every page (SQLite quick_check). Throws tunekit::invalid_argument when corrupt.
   void check() const;

@@ -59,6 +59,20 @@ TEST(CliDevices, NoDeviceMeansOneLineOrEmptyJsonAndExitZero) {
   EXPECT_EQ(nlohmann::json::parse(result.out), nlohmann::json::array());
 }
 
+TEST(CliCeilings, WithoutADeviceSaysSoInOneLineAndBadArgumentsAreBadInput) {
+  expect_bad_input({"ceilings", "--device", "x"});
+  expect_bad_input({"ceilings", "--bogus"});
+  if (tunekit::cuda::device_count() > 0) {
+    expect_bad_input({"ceilings", "--device", "4096"});
+    return;
+  }
+  const auto result = run({"ceilings"});
+  EXPECT_EQ(result.code, 1) << "no device is a failure, not bad input";
+  EXPECT_EQ(tunekit::testing::count_lines(result.err), 1) << result.err;
+  EXPECT_NE(result.err.find("no device to measure"), std::string::npos) << result.err;
+  EXPECT_TRUE(result.out.empty());
+}
+
 TEST(CliDevices, ArchitectureTableReportsHaveEveryField) {
   auto result = run({"devices", "--arch", "sm_90", "--json"});
   ASSERT_EQ(result.code, 0) << result.err;
