@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # `make run`: the device report and the occupancy table of the GPU found here,
-# or of sm_90 from the architecture table when there is none.
+# or of sm_90 from the architecture table when there is none; on a GPU the
+# measurement engine (device ceilings, the measure bench); then the tuning
+# core replayed over recorded search spaces.
 set -euo pipefail
 build_dir=${1:-build}
 tunekit="$build_dir/apps/tunekit/tunekit"
@@ -42,3 +44,17 @@ echo
 echo "== tunekit replay --cache $(basename "${caches[0]}") --budget 2% --store $store  (every result recorded as it arrives)"
 "$tunekit" replay --cache "${caches[0]}" --budget 2% --store "$store" >/dev/null
 "$tunekit" store list --store "$store"
+
+# On a GPU: the device's ceilings (measured once, then from the store) and the
+# measurement engine's own checks on copy/triad kernels.
+if [ "${target[0]}" = "--device" ]; then
+  echo
+  echo "== tunekit ceilings --store $store"
+  "$tunekit" ceilings --store "$store"
+  measure_bench="$build_dir/bench/tunekit_measure_bench"
+  if [ -x "$measure_bench" ]; then
+    echo
+    echo "== tunekit_measure_bench --repeats 3 --out $build_dir/measure  (every output verified; checks at the end)"
+    "$measure_bench" --repeats 3 --out "$build_dir/measure" --store "$store"
+  fi
+fi
