@@ -15,6 +15,7 @@ packages=(
   zlib1g-dev
   libeigen3-dev
   libsqlite3-dev
+  libtomlplusplus-dev
 )
 
 missing=()

@@ -38,6 +38,7 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
   add_occupancy_command(app, action, out);
   add_replay_command(app, action, out);
   add_store_command(app, action, out);
+  add_tune_command(app, action, out);
 
   try {
     app.parse(argc, argv);

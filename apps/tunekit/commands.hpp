@@ -18,5 +18,6 @@ void add_devices_command(CLI::App& app, command_action& action, std::ostream& ou
 void add_occupancy_command(CLI::App& app, command_action& action, std::ostream& out);
 void add_replay_command(CLI::App& app, command_action& action, std::ostream& out);
 void add_store_command(CLI::App& app, command_action& action, std::ostream& out);
+void add_tune_command(CLI::App& app, command_action& action, std::ostream& out);
 
 }  // namespace tunekit::app

@@ -1,0 +1,100 @@
+// tunekit tune SPEC.toml [--strategy NAME] [--budget N|P%|Ns] [--seed S] [--store DB] [--json FILE]
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <ostream>
+#include <string>
+
+#include "commands.hpp"
+#include "tunekit/error.hpp"
+#include "tunekit/runner.hpp"
+#include "tunekit/spec.hpp"
+
+namespace tunekit::app {
+
+namespace {
+
+struct tune_command_options {
+  std::string spec;
+  std::string strategy = "auto";
+  std::string budget = "5%";
+  std::uint64_t seed = 0;
+  std::string store;
+  std::string json;
+};
+
+// N, P% or Ns (seconds of evaluation cost: compile, verification, measurement).
+budget parse_budget(const std::string& text) {
+  if (!text.empty() && text.back() == 's') {
+    std::size_t used = 0;
+    double seconds = 0.0;
+    try {
+      seconds = std::stod(text.substr(0, text.size() - 1), &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != text.size() - 1 || !(seconds > 0.0))
+      throw invalid_argument("--budget " + text + ": expected N, P% or a positive number of seconds Ns");
+    budget limit;
+    limit.time = seconds * 1000.0;
+    return limit;
+  }
+  return budget::parse(text);
+}
+
+std::string config_text(const timed_configuration& each) {
+  std::string text;
+  for (const auto& [name, value] : each.config) {
+    if (!text.empty()) text += ", ";
+    text += name;
+    text += '=';
+    text += to_string(value);
+  }
+  return text;
+}
+
+int run_tune(const tune_command_options& options, std::ostream& out) {
+  const auto spec = load_spec(options.spec);
+  tune_options settings;
+  settings.strategy = options.strategy;
+  settings.limit = parse_budget(options.budget);
+  settings.seed = options.seed;
+  settings.store = options.store;
+  if (isatty(STDERR_FILENO) != 0) settings.progress = &std::cerr;
+  const auto report = run_tuning(spec, settings);
+  if (!options.json.empty()) {
+    std::ofstream file(options.json);
+    file << to_json(report) << '\n';
+    if (!file) throw error("cannot write '" + options.json + "'");
+  }
+  out << fmt::format("{} on {}, problem {}: {} evaluations, {} measured now", report.kernel, report.device,
+                     report.problem, report.evaluations, report.measured);
+  std::string failures;
+  for (const auto& [name, count] : report.failures) failures += fmt::format("{}{} {}", failures.empty() ? "" : ", ", count, name);
+  out << (failures.empty() ? std::string() : "; failures: " + failures) << '\n';
+  if (report.best) out << fmt::format("best      {:12.3f} us  {}\n", report.best->time_us, config_text(*report.best));
+  if (report.baseline)
+    out << fmt::format("baseline  {:12.3f} us  {}\n", report.baseline->time_us, config_text(*report.baseline));
+  if (report.speedup) out << fmt::format("speedup   {:.2f}x (baseline time / best time)\n", *report.speedup);
+  if (!report.best) out << "no configuration ran correctly\n";
+  return report.best ? 0 : 1;
+}
+
+}  // namespace
+
+void add_tune_command(CLI::App& app, command_action& action, std::ostream& out) {
+  auto options = std::make_shared<tune_command_options>();
+  auto* command = app.add_subcommand("tune", "Tune a kernel described by a spec: compile, verify, measure, store");
+  command->add_option("spec", options->spec, "Tuning spec (TOML)")->required();
+  command->add_option("--strategy", options->strategy, "Search strategy (default auto)");
+  command->add_option("--budget", options->budget, "N evaluations, P% of the space, or Ns of evaluation time (default 5%)");
+  command->add_option("--seed", options->seed, "Seed of the strategy (default 0)");
+  command->add_option("--store", options->store, "Results store (default: $TUNEKIT_STORE or the XDG data directory)");
+  command->add_option("--json", options->json, "Write the session report as JSON to FILE");
+  command->callback([options, &action, &out] { action = [options, &out] { return run_tune(*options, out); }; });
+}
+
+}  // namespace tunekit::app
