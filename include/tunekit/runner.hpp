@@ -28,8 +28,8 @@ struct tune_options {
   std::string strategy = "auto";
   budget limit = budget::parse("5%");
   std::uint64_t seed = 0;
-  std::filesystem::path store;            ///< empty: default_store_path()
-  std::filesystem::path compile_cache;    ///< empty: beside the store, "<store>.cache"
+  std::filesystem::path store = {};       ///< empty: default_store_path()
+  std::filesystem::path compile_cache = {};  ///< empty: beside the store, "<store>.cache"
   std::ostream* progress = nullptr;       ///< one line per evaluation when set
 };
 

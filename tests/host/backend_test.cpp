@@ -1,0 +1,109 @@
+// The host backend and the runner, end to end on the examples: the matrix
+// product tunes to a speedup over its baseline and resumes without measuring
+// again; every failure class of the faults spec is a typed result and the
+// session completes.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "cli_runner.hpp"
+#include "tunekit/host/backend.hpp"
+#include "tunekit/runner.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+const fs::path examples = TUNEKIT_SOURCE_DIR "/examples/host";
+
+class scratch_store {
+ public:
+  scratch_store() {
+    folder_ = fs::temp_directory_path() / ("tunekit_runner_test_" + std::to_string(::getpid()) + "_" +
+                                           ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(folder_);
+    fs::create_directories(folder_);
+  }
+  ~scratch_store() { fs::remove_all(folder_); }
+  fs::path operator/(const std::string& name) const { return folder_ / name; }
+
+ private:
+  fs::path folder_;
+};
+
+TEST(HostRunner, MatmulFindsASpeedupAndASecondRunMeasuresNothing) {
+  scratch_store dir;
+  const auto store = (dir / "store.db").string();
+  const auto first_json = (dir / "first.json").string();
+  const auto spec = (examples / "matmul.toml").string();
+  auto result = tunekit::testing::run_cli({"tune", spec, "--budget", "20", "--store", store, "--json", first_json});
+  ASSERT_EQ(result.code, 0) << result.err;
+  std::ifstream first_file(first_json);
+  const auto first = nlohmann::json::parse(first_file);
+  EXPECT_EQ(first["kernel"], "host_matmul");
+  EXPECT_EQ(first["evaluations"], 20);
+  EXPECT_GE(first["measured"].get<int>(), 20);
+  EXPECT_GT(first["speedup"].get<double>(), 1.0);
+  EXPECT_TRUE(first["failures"].empty());
+  for (const char* key : {"device", "problem", "best", "baseline"}) EXPECT_TRUE(first.contains(key)) << key;
+  EXPECT_GT(first["best"]["time_us"].get<double>(), 0.0);
+  EXPECT_EQ(first["baseline"]["config"], nlohmann::json({{"ORDER", 0}, {"THREADS", 1}, {"TILE", 8}}));
+
+  const auto second_json = (dir / "second.json").string();
+  result = tunekit::testing::run_cli({"tune", spec, "--budget", "20", "--store", store, "--json", second_json});
+  ASSERT_EQ(result.code, 0) << result.err;
+  std::ifstream second_file(second_json);
+  const auto second = nlohmann::json::parse(second_file);
+  EXPECT_EQ(second["measured"], 0) << "everything came from the store";
+  EXPECT_EQ(second["best"], first["best"]);
+}
+
+TEST(HostRunner, EveryFailureClassIsCountedAndTheSessionCompletes) {
+  scratch_store dir;
+  const auto spec = tunekit::load_spec(examples / "faults.toml");
+  const auto report = tunekit::run_tuning(spec, {.strategy = "brute_force",
+                                                 .limit = tunekit::budget::parse("100%"),
+                                                 .store = dir / "store.db"});
+  EXPECT_EQ(report.evaluations, 9u);
+  for (const char* failure : {"compile_error", "resources", "launch_error", "device_fault", "timeout", "wrong_result",
+                              "invalid_output"}) {
+    const auto found = report.failures.find(failure);
+    ASSERT_NE(found, report.failures.end()) << failure;
+    EXPECT_EQ(found->second, 1u) << failure;
+  }
+  ASSERT_TRUE(report.best.has_value());
+  EXPECT_EQ(std::get<std::int64_t>(report.best->config[0].second), 0) << "MODE=0 is the fast correct one";
+  ASSERT_TRUE(report.speedup.has_value());
+  EXPECT_GT(*report.speedup, 1.0) << "MODE=8 does the work four times";
+  // Each failure was stored with its class: a resumed session measures nothing.
+  const auto again = tunekit::run_tuning(spec, {.strategy = "brute_force",
+                                                .limit = tunekit::budget::parse("100%"),
+                                                .store = dir / "store.db"});
+  EXPECT_EQ(again.measured, 0u);
+  EXPECT_EQ(again.failures, report.failures);
+}
+
+TEST(HostRunner, BadSpecsAndBudgetsAreBadInput) {
+  tunekit::testing::expect_bad_input({"tune", "/nonexistent.toml"});
+  tunekit::testing::expect_bad_input({"tune", (examples / "matmul.toml").string(), "--budget", "soon"});
+  tunekit::testing::expect_bad_input({"tune", (examples / "matmul.toml").string(), "--strategy", "oracle"});
+}
+
+TEST(HostCompiler, CachesByHashAndReportsCompileErrors) {
+  scratch_store dir;
+  const tunekit::host::compiler compiler(dir / "cache");
+  EXPECT_FALSE(compiler.version().empty());
+  const auto first = compiler.compile(examples / "faults.cpp", {{"MODE", "0"}}, {});
+  ASSERT_TRUE(first.ok) << first.log;
+  EXPECT_FALSE(first.cached);
+  const auto second = compiler.compile(examples / "faults.cpp", {{"MODE", "0"}}, {});
+  EXPECT_TRUE(second.cached);
+  EXPECT_EQ(second.library, first.library);
+  const auto broken = compiler.compile(examples / "faults.cpp", {{"MODE", "5"}}, {});
+  EXPECT_FALSE(broken.ok);
+  EXPECT_NE(broken.log.find("on purpose"), std::string::npos) << broken.log;
+}
+
+}  // namespace

@@ -1,0 +1,186 @@
+// Tuning specs: a good spec reads into every field; each kind of mistake is
+// one spec_error naming the file and the line.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "tunekit/spec.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// A folder with a kernel source beside the spec, as specs expect.
+class spec_folder {
+ public:
+  spec_folder() {
+    path_ = fs::temp_directory_path() / ("tunekit_spec_test_" + std::to_string(::getpid()) + "_" +
+                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(path_);
+    std::ofstream(path_ / "k.cpp") << "extern \"C\" void k(void* const*) {}\n";
+  }
+  ~spec_folder() { fs::remove_all(path_); }
+  fs::path spec_path() const { return path_ / "k.toml"; }
+
+ private:
+  fs::path path_;
+};
+
+const std::string good = R"(# a comment
+[kernel]
+name = "k"
+source = "k.cpp"
+
+[parameters]
+A = [1, 2, 4]
+B = ["x", "y"]
+
+[search]
+constraints = ["A <= n"]
+baseline = { A = 2 }
+
+[problem]
+n = 8
+
+[launch]
+threads = "A"
+
+[[arguments]]
+name = "in"
+type = "float32"
+count = "n * A"
+init = { random = { seed = 3, low = -2.0, high = 2.0 } }
+
+[[arguments]]
+name = "out"
+type = "float64"
+count = "n"
+direction = "out"
+
+[[arguments]]
+name = "n"
+scalar = "int32"
+value = "n"
+
+[reference]
+function = "ref"
+tolerance = { absolute = 1e-3, relative = 0 }
+)";
+
+// The line of the first occurrence of `needle` in `text`, 1-based.
+int line_of(const std::string& text, const std::string& needle) {
+  const auto at = text.find(needle);
+  return 1 + static_cast<int>(std::count(text.begin(), text.begin() + static_cast<long>(at), '\n'));
+}
+
+std::string error_of(const std::string& text, const fs::path& path) {
+  try {
+    (void)tunekit::parse_spec(text, path);
+  } catch (const tunekit::spec_error& problem) {
+    return problem.what();
+  }
+  return "(no error)";
+}
+
+TEST(Spec, ReadsEveryField) {
+  spec_folder folder;
+  const auto spec = tunekit::parse_spec(good, folder.spec_path());
+  EXPECT_EQ(spec.name, "k");
+  EXPECT_EQ(spec.function, "k") << "defaults to the name";
+  EXPECT_EQ(spec.backend, tunekit::backend_kind::host);
+  ASSERT_EQ(spec.parameters.size(), 2u);
+  EXPECT_EQ(spec.parameters[1].values, (std::vector<tunekit::parameter_value>{std::string("x"), std::string("y")}));
+  EXPECT_EQ(spec.problem_text(), R"({"n":8})");
+  ASSERT_EQ(spec.baseline.size(), 2u);
+  EXPECT_EQ(spec.baseline[0], (std::pair<std::string, tunekit::parameter_value>{"A", std::int64_t{2}}));
+  EXPECT_EQ(spec.baseline[1].second, tunekit::parameter_value{std::string("x")}) << "unnamed: the first value";
+  ASSERT_EQ(spec.arguments.size(), 3u);
+  EXPECT_EQ(spec.arguments[0].init.seed, 3u);
+  EXPECT_EQ(spec.arguments[0].init.low, -2.0);
+  EXPECT_EQ(spec.arguments[1].direction, tunekit::argument_direction::out);
+  EXPECT_TRUE(spec.arguments[2].scalar);
+  EXPECT_EQ(spec.arguments[2].line, line_of(good, "name = \"n\"") - 1);
+  EXPECT_EQ(spec.accuracy.absolute, 1e-3);
+  const auto space = tunekit::search_space::enumerate(tunekit::space_of(spec));
+  EXPECT_EQ(space.size(), 6u);
+  EXPECT_EQ(space.describe(tunekit::baseline_index(spec, space)), "A=2, B=x");
+}
+
+TEST(Spec, EachMistakeIsOneLineNamingFileAndLine) {
+  spec_folder folder;
+  const auto path = folder.spec_path().string();
+  struct mistake {
+    std::string from, to, expected;
+  };
+  const std::vector<mistake> mistakes = {
+      {"A = [1, 2, 4]", "A = [1, 2, 4]\ntile_size = 3\n[oops]\nx = 1", "unknown key 'oops'"},
+      {"source = \"k.cpp\"", "source = \"missing.cpp\"", "kernel source 'missing.cpp' not found"},
+      {"count = \"n * A\"", "count = \"n * C\"", "count of 'in'"},
+      {"constraints = [\"A <= n\"]", "constraints = [\"A <= m\"]", "constraint 'A <= m'"},
+      {"baseline = { A = 2 }", "baseline = { A = 3 }", "baseline A = 3 is not one of its values"},
+      {"baseline = { A = 2 }", "baseline = { Z = 3 }", "baseline names 'Z'"},
+      {"type = \"float64\"", "type = \"float16\"", "unknown type 'float16'"},
+      {"direction = \"out\"", "direction = \"sideways\"", "direction must be in, out or inout"},
+      {"direction = \"out\"", "", "no argument is an output"},
+      {"init = { random = { seed = 3, low = -2.0, high = 2.0 } }", "init = { random = { seed = 3, low = 2.0, high = -2.0 } }", "low < high"},
+      {"name = \"k\"\nsource", "name = 5\nsource", "'name' in [kernel] must be a string"},
+      {"[reference]", "[nothing]", "unknown key 'nothing'"},
+      {"A = [1, 2, 4]", "A = [1, 2, 4\n", "not valid TOML"},
+      {"constraints = [\"A <= n\"]", "constraints = [\"A > 100\"]", "no configuration satisfies the constraints"},
+  };
+  for (const auto& each : mistakes) {
+    auto text = good;
+    const auto at = text.find(each.from);
+    ASSERT_NE(at, std::string::npos) << each.from;
+    text.replace(at, each.from.size(), each.to);
+    const auto message = error_of(text, folder.spec_path());
+    EXPECT_NE(message.find(each.expected), std::string::npos) << message;
+    EXPECT_EQ(message.rfind(path + ":", 0), 0u) << message;
+    EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+  }
+}
+
+TEST(Spec, UnknownKeysPointAtTheirLine) {
+  spec_folder folder;
+  auto text = good;
+  text.insert(text.find("[problem]"), "typo = 1\n");
+  const auto message = error_of(text, folder.spec_path());
+  EXPECT_NE(message.find(":" + std::to_string(line_of(text, "typo = 1")) + ": unknown key 'typo' in [search]"),
+            std::string::npos)
+      << message;
+}
+
+TEST(Spec, AMissingFileIsASpecError) {
+  EXPECT_THROW((void)tunekit::load_spec("/nonexistent/spec.toml"), tunekit::spec_error);
+}
+
+// Random damage to a good spec never escapes as anything but spec_error.
+TEST(Spec, MangledSpecsFailCleanly) {
+  spec_folder folder;
+  std::uint64_t state = 12345;
+  const auto next = [&] {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return state >> 33;
+  };
+  for (int trial = 0; trial < 400; ++trial) {
+    auto text = good;
+    for (int edit = 0; edit < 3; ++edit) {
+      const auto at = next() % text.size();
+      switch (next() % 3) {
+        case 0: text.erase(at, 1 + next() % 4); break;
+        case 1: text.insert(at, 1, "[]{}=\"#,.0a\n"[next() % 12]); break;
+        default: std::swap(text[at], text[next() % text.size()]); break;
+      }
+    }
+    try {
+      (void)tunekit::parse_spec(text, folder.spec_path());
+    } catch (const tunekit::spec_error&) {
+    } catch (const std::exception& other) {
+      ADD_FAILURE() << "not a spec_error: " << other.what() << "\n" << text;
+    }
+  }
+}
+
+}  // namespace
