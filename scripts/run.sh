@@ -45,6 +45,16 @@ echo "== tunekit replay --cache $(basename "${caches[0]}") --budget 2% --store $
 "$tunekit" replay --cache "${caches[0]}" --budget 2% --store "$store" >/dev/null
 "$tunekit" store list --store "$store"
 
+# The runner on the host backend: a matrix product tuned end to end, then the
+# faults spec, every failure class a typed result.
+examples_dir="$(dirname "$0")/../examples/host"
+echo
+echo "== tunekit tune examples/host/matmul.toml --budget 20 --store $store"
+"$tunekit" tune "$examples_dir/matmul.toml" --budget 20 --store "$store"
+echo
+echo "== tunekit tune examples/host/faults.toml --strategy brute_force --budget 100% --store $store"
+"$tunekit" tune "$examples_dir/faults.toml" --strategy brute_force --budget 100% --store "$store"
+
 # On a GPU: the device's ceilings (measured once, then from the store) and the
 # measurement engine's own checks on copy/triad kernels.
 if [ "${target[0]}" = "--device" ]; then
