@@ -108,8 +108,11 @@ void fill_typed(unsigned char* data, std::size_t count, const buffer_init& init)
 
 void fill(unsigned char* data, std::size_t count, element_type type, const buffer_init& init) {
   if (init.how == buffer_init::kind::file) {
+    const auto bytes = count * size_of(type);
     std::ifstream file(init.file, std::ios::binary);
-    file.read(reinterpret_cast<char*>(data), static_cast<std::streamsize>(count * size_of(type)));
+    file.read(reinterpret_cast<char*>(data), static_cast<std::streamsize>(bytes));
+    if (static_cast<std::size_t>(file.gcount()) != bytes)
+      throw spec_error(init.file.string() + ": holds fewer than the " + std::to_string(bytes) + " bytes the buffer needs");
     return;
   }
   switch (type) {

@@ -91,6 +91,19 @@ TEST(HostRunner, BadSpecsAndBudgetsAreBadInput) {
   tunekit::testing::expect_bad_input({"tune", (examples / "matmul.toml").string(), "--strategy", "oracle"});
 }
 
+TEST(HostRunner, AnInputFileShorterThanItsBufferIsASpecError) {
+  scratch_store dir;
+  std::ofstream(dir / "x.bin", std::ios::binary) << "tooshort";
+  std::ifstream original(examples / "faults.toml");
+  std::string text((std::istreambuf_iterator<char>(original)), std::istreambuf_iterator<char>());
+  text.replace(text.find("faults.cpp"), 10, (examples / "faults.cpp").string());
+  text.replace(text.find("init = \"sequence\""), 17, "init = { file = \"x.bin\" }");
+  std::ofstream(dir / "short.toml") << text;
+  const auto spec = tunekit::load_spec(dir / "short.toml");
+  const auto space = tunekit::search_space::enumerate(tunekit::space_of(spec));
+  EXPECT_THROW(tunekit::host::backend(spec, space, dir / "cache"), tunekit::spec_error);
+}
+
 TEST(HostCompiler, CachesByHashAndReportsCompileErrors) {
   scratch_store dir;
   const tunekit::host::compiler compiler(dir / "cache");
