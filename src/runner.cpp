@@ -69,12 +69,11 @@ tune_report run_tuning(const kernel_spec& spec, const tune_options& options) {
   auto cache = options.compile_cache;
   if (cache.empty()) cache = store_path.string() + ".cache";
   const host::backend backend(spec, space, cache);
-  const host::compiler probe(cache);
 
   std::string options_text = "host";
   for (const auto& each : spec.compile_options) options_text += " " + each;
   const std::string sources = file_text(spec.source) + "\n//reference\n" + file_text(spec.reference_source);
-  const store_key key{host_identity(probe.version()),
+  const store_key key{host_identity(backend.compiler_version()),
                       {spec.name, source_hash(sources, options_text + " " + spec.function + " " + spec.reference_function)},
                       spec.problem_text()};
   store.describe(key, spec.parameters, "time");

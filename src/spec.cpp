@@ -418,15 +418,9 @@ kernel_spec parse_spec(std::string_view text, const std::filesystem::path& path)
   }
 
   // The baseline must satisfy the constraints: a space without it is a spec error.
-  try {
-    const auto space = search_space::enumerate(space_of(spec));
-    if (space.empty()) in.fail(1, "no configuration satisfies the constraints");
-    (void)baseline_index(spec, space);
-  } catch (const spec_error& problem) {
-    const std::string message = problem.what();
-    if (baseline_line && message.find("baseline") != std::string::npos) in.fail(*baseline_line, message.substr(message.find("baseline")));
-    throw;
-  }
+  const auto space = search_space::enumerate(space_of(spec));
+  if (space.empty()) in.fail(1, "no configuration satisfies the constraints");
+  if (!find_baseline(spec, space)) in.fail(baseline_line.value_or(1), "the baseline violates the constraints");
   return spec;
 }
 
@@ -446,7 +440,7 @@ space_definition space_of(const kernel_spec& spec) {
   return definition;
 }
 
-std::size_t baseline_index(const kernel_spec& spec, const search_space& space) {
+std::optional<std::size_t> find_baseline(const kernel_spec& spec, const search_space& space) {
   configuration wanted;
   for (const auto& each : space.parameters()) {
     const auto set = std::find_if(spec.baseline.begin(), spec.baseline.end(),
@@ -454,7 +448,11 @@ std::size_t baseline_index(const kernel_spec& spec, const search_space& space) {
     const auto value = std::find(each.values.begin(), each.values.end(), set->second);
     wanted.value_indices.push_back(static_cast<std::uint32_t>(value - each.values.begin()));
   }
-  const auto index = space.find(wanted);
+  return space.find(wanted);
+}
+
+std::size_t baseline_index(const kernel_spec& spec, const search_space& space) {
+  const auto index = find_baseline(spec, space);
   if (!index) throw spec_error(spec.path.string() + ": the baseline violates the constraints");
   return *index;
 }

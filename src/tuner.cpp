@@ -22,10 +22,19 @@ budget budget::parse(std::string_view text) {
     parsed.fraction = percent / 100.0;
     return parsed;
   }
+  if (!text.empty() && text.back() == 's') {
+    text.remove_suffix(1);
+    double seconds = 0.0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), seconds);
+    if (error != std::errc{} || end != text.data() + text.size() || !(seconds > 0.0) || !std::isfinite(seconds))
+      throw invalid_argument("budget '" + shown + "' is not a positive number of seconds");
+    parsed.time = seconds * 1000.0;
+    return parsed;
+  }
   std::size_t count = 0;
   const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), count);
   if (error != std::errc{} || end != text.data() + text.size() || count == 0)
-    throw invalid_argument("budget '" + shown + "' is neither a positive count nor a percentage such as 5%");
+    throw invalid_argument("budget '" + shown + "' is neither a positive count, a percentage such as 5% nor seconds such as 30s");
   parsed.evaluations = count;
   return parsed;
 }

@@ -152,6 +152,16 @@ TEST(Spec, UnknownKeysPointAtTheirLine) {
       << message;
 }
 
+TEST(Spec, ABaselineOutsideTheConstraintsPointsAtItsLine) {
+  spec_folder folder;
+  auto text = good;
+  text.replace(text.find("baseline = { A = 2 }"), 20, "baseline = { A = 4 }");
+  text.replace(text.find("\"A <= n\""), 8, "\"A <= 2\"");
+  const auto message = error_of(text, folder.spec_path());
+  EXPECT_EQ(message, folder.spec_path().string() + ":" + std::to_string(line_of(text, "baseline = {")) +
+                         ": the baseline violates the constraints");
+}
+
 TEST(Spec, AMissingFileIsASpecError) {
   EXPECT_THROW((void)tunekit::load_spec("/nonexistent/spec.toml"), tunekit::spec_error);
 }

@@ -23,7 +23,10 @@ TEST(Budget, ParsesCountsAndPercentages) {
   EXPECT_FALSE(budget::parse("100").fraction.has_value());
   EXPECT_DOUBLE_EQ(*budget::parse("5%").fraction, 0.05);
   EXPECT_DOUBLE_EQ(*budget::parse("2.5%").fraction, 0.025);
-  for (const char* bad : {"", "0", "-3", "abc", "5%%", "0%", "101%", "%", "1e3", "12x", "-5%"})
+  EXPECT_DOUBLE_EQ(*budget::parse("30s").time, 30000.0);
+  EXPECT_DOUBLE_EQ(*budget::parse("0.5s").time, 500.0);
+  EXPECT_FALSE(budget::parse("30s").evaluations.has_value());
+  for (const char* bad : {"", "0", "-3", "abc", "5%%", "0%", "101%", "%", "1e3", "12x", "-5%", "s", "0s", "-1s", "5ss", "infs"})
     EXPECT_THROW((void)budget::parse(bad), tunekit::invalid_argument) << bad;
 }
 

@@ -1,4 +1,4 @@
-// tunekit replay --cache FILE [--strategy NAME] [--budget N | --budget P%]...
+// tunekit replay --cache FILE [--strategy NAME] [--budget N | --budget P% | --budget Ns]...
 //                [--time MS] [--seeds K] [--seed S] [--store DB] [--score] [--json]
 //
 // Replays a recorded search space (Kernel Tuner cache or T4 results, .json or .json.gz):
@@ -80,7 +80,8 @@ int run_replay(const replay_options& options, std::ostream& out) {
   std::vector<budget> budgets;
   for (const auto& text : options.budgets) budgets.push_back(budget::parse(text));
   if (budgets.empty()) budgets.push_back(budget::parse("5%"));
-  for (auto& each : budgets) each.time = options.time;
+  if (options.time)
+    for (auto& each : budgets) each.time = options.time;
 
   using clock = std::chrono::steady_clock;
   const auto loading = clock::now();
@@ -176,7 +177,7 @@ void add_replay_command(CLI::App& app, command_action& action, std::ostream& out
   command->add_option("--cache", options->cache, "Kernel Tuner cache file or T4 results file (.json or .json.gz)")->required();
   command->add_option("--strategy", options->strategy, "Search strategy (default auto)");
   command->add_option("--budget", options->budgets,
-                      "Distinct configurations to evaluate, failed ones included: N or P% (repeatable; default 5%)");
+                      "Distinct configurations to evaluate, failed ones included: N or P%, or Ns of recorded cost (repeatable; default 5%)");
   command->add_option("--time", options->time, "Also stop once the recorded evaluation cost reaches MS");
   command->add_option("--seeds", options->seeds, "Number of runs, seeds S, S+1, ... (default 1)");
   command->add_option("--seed", options->seed, "First seed (default 0)");

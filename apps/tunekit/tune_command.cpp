@@ -26,25 +26,6 @@ struct tune_command_options {
   std::string json;
 };
 
-// N, P% or Ns (seconds of evaluation cost: compile, verification, measurement).
-budget parse_budget(const std::string& text) {
-  if (!text.empty() && text.back() == 's') {
-    std::size_t used = 0;
-    double seconds = 0.0;
-    try {
-      seconds = std::stod(text.substr(0, text.size() - 1), &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != text.size() - 1 || !(seconds > 0.0))
-      throw invalid_argument("--budget " + text + ": expected N, P% or a positive number of seconds Ns");
-    budget limit;
-    limit.time = seconds * 1000.0;
-    return limit;
-  }
-  return budget::parse(text);
-}
-
 std::string config_text(const timed_configuration& each) {
   std::string text;
   for (const auto& [name, value] : each.config) {
@@ -60,7 +41,7 @@ int run_tune(const tune_command_options& options, std::ostream& out) {
   const auto spec = load_spec(options.spec);
   tune_options settings;
   settings.strategy = options.strategy;
-  settings.limit = parse_budget(options.budget);
+  settings.limit = budget::parse(options.budget);
   settings.seed = options.seed;
   settings.store = options.store;
   if (isatty(STDERR_FILENO) != 0) settings.progress = &std::cerr;

@@ -149,6 +149,10 @@ struct kernel_spec {
 /// The search space a spec defines (its problem size as constants).
 [[nodiscard]] space_definition space_of(const kernel_spec& spec);
 
+/// The index of the spec's baseline in `space`; nullopt when the baseline
+/// violates the constraints.
+[[nodiscard]] std::optional<std::size_t> find_baseline(const kernel_spec& spec, const search_space& space);
+
 /// The index of the spec's baseline in `space`. Throws spec_error when the
 /// baseline is not a valid configuration of the space.
 [[nodiscard]] std::size_t baseline_index(const kernel_spec& spec, const search_space& space);

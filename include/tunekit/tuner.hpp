@@ -22,7 +22,8 @@ struct budget {
   std::optional<double> fraction;  ///< of the space's configurations, in (0, 1]
   std::optional<double> time;      ///< total evaluation cost (ms); the one that crosses it is the last
 
-  /// "100" (evaluations) or "5%" (fraction). Throws tunekit::invalid_argument.
+  /// "100" (evaluations), "5%" (fraction) or "30s" (time: seconds of
+  /// evaluation cost, stored in ms). Throws tunekit::invalid_argument.
   [[nodiscard]] static budget parse(std::string_view text);
   /// The evaluation limit for a space of `size` configurations: the smaller of
   /// `evaluations` and round(fraction * size), at least 1, at most `size`.

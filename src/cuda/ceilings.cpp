@@ -1,11 +1,11 @@
 #include "tunekit/cuda/ceilings.hpp"
 
 #include <cuda_runtime_api.h>
-#include <dlfcn.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cuda/detail/cuda_check.hpp"
+#include "cuda/detail/dynamic_library.hpp"
 #include "cuda/detail/timer_kernels.hpp"
 #include "tunekit/cuda/device.hpp"
 #include "tunekit/cuda/telemetry.hpp"
@@ -74,32 +75,25 @@ struct cublas_api {
 
 // Loads cuBLAS; on failure returns false with the reason.
 bool load_cublas(cublas_api& api, std::string& reason) {
-  void* library = nullptr;
   std::vector<std::string> names = {"libcublas.so.13", "libcublas.so.12", "libcublas.so"};
   for (const char* variable : {"CUDA_HOME", "CUDA_PATH"})
     if (const char* root = std::getenv(variable); root != nullptr && *root != '\0')
       names.push_back(std::string(root) + "/lib64/libcublas.so");
   names.emplace_back("/usr/local/cuda/lib64/libcublas.so");
-  for (const auto& name : names)
-    if ((library = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL)) != nullptr) break;
-  if (library == nullptr) {
+  detail::dynamic_library library(names);
+  if (!library.loaded()) {
     reason = "cuBLAS not found (libcublas.so on the library path or under $CUDA_HOME/lib64)";
     return false;
   }
-  bool complete = true;
-  const auto bind = [&](auto& function, const char* name) {
-    void* symbol = dlsym(library, name);
-    complete = complete && symbol != nullptr;
-    function = reinterpret_cast<std::remove_reference_t<decltype(function)>>(symbol);
-  };
+  const auto bind = [&](auto& function, const char* name) { library.bind(function, name); };
   bind(api.create, "cublasCreate_v2");
   bind(api.destroy, "cublasDestroy_v2");
   bind(api.set_stream, "cublasSetStream_v2");
   bind(api.set_math_mode, "cublasSetMathMode");
   bind(api.sgemm, "cublasSgemm_v2");
   bind(api.gemm_ex, "cublasGemmEx");
-  if (!complete) reason = "cuBLAS lacks a function tunekit needs";
-  return complete;  // the library stays loaded for the process
+  if (!library.complete()) reason = "cuBLAS lacks a function tunekit needs";
+  return library.complete();
 }
 
 // Measures one launch function with the engine; returns the median (µs) and
@@ -174,50 +168,45 @@ ceiling_report measure_ceilings(int ordinal) {
   constexpr int size = 8192;
   constexpr double flops = 2.0 * size * size * size;
   const std::size_t elements = std::size_t{size} * size;
-  {
-    device_buffer a(elements * sizeof(float));
-    device_buffer b(elements * sizeof(float));
-    device_buffer c(elements * sizeof(float));
-    detail::launch_fill_uniform(fill_stream, a.as<float>(), elements, 2, -1.0f, 1.0f);
-    detail::launch_fill_uniform(fill_stream, b.as<float>(), elements, 3, -1.0f, 1.0f);
+  const float alpha = 1.0f;
+  const float beta = 0.0f;
+  // One size^3 product per precision (element_bytes 4: FP32, 2: BF16), inputs
+  // uniform random; `product` enqueues C = A B.
+  const auto rate = [&](const char* name, std::size_t element_bytes, std::uint64_t seed,
+                        const std::function<void(float*, const float*, const float*)>& product) {
+    device_buffer a(elements * element_bytes);
+    device_buffer b(elements * element_bytes);
+    device_buffer c(elements * element_bytes);
+    for (const auto& [input, offset] : {std::pair{&a, 0}, std::pair{&b, 1}}) {
+      if (element_bytes == sizeof(float))
+        detail::launch_fill_uniform(fill_stream, input->as<float>(), elements, seed + offset, -1.0f, 1.0f);
+      else
+        detail::launch_fill_uniform_bf16(fill_stream, input->as<std::uint16_t>(), elements, seed + offset, -1.0f, 1.0f);
+    }
     TUNEKIT_CUDA_CHECK(cudaDeviceSynchronize());
-    const float alpha = 1.0f;
-    const float beta = 0.0f;
     const double median = measure_median(
         [&](stream_handle stream) {
           check(cublas.set_stream(handle, reinterpret_cast<cudaStream_t>(stream)), "cublasSetStream");
-          check(cublas.sgemm(handle, cublas_api::operation_none, cublas_api::operation_none, size, size, size, &alpha,
-                             a.as<float>(), size, b.as<float>(), size, &beta, c.as<float>(), size),
-                "cublasSgemm");
+          product(c.as<float>(), a.as<float>(), b.as<float>());
         },
-        ordinal, detail, "fp32");
-    report.values.fp32_tflops = flops / (median * 1e-6) / 1e12;
-    detail["fp32"]["size"] = size;
-    detail["fp32"]["tflops"] = *report.values.fp32_tflops;
-  }
-  {
-    device_buffer a(elements * 2);
-    device_buffer b(elements * 2);
-    device_buffer c(elements * 2);
-    detail::launch_fill_uniform_bf16(fill_stream, a.as<std::uint16_t>(), elements, 4, -1.0f, 1.0f);
-    detail::launch_fill_uniform_bf16(fill_stream, b.as<std::uint16_t>(), elements, 5, -1.0f, 1.0f);
-    TUNEKIT_CUDA_CHECK(cudaDeviceSynchronize());
-    const float alpha = 1.0f;
-    const float beta = 0.0f;
-    const double median = measure_median(
-        [&](stream_handle stream) {
-          check(cublas.set_stream(handle, reinterpret_cast<cudaStream_t>(stream)), "cublasSetStream");
-          check(cublas.gemm_ex(handle, cublas_api::operation_none, cublas_api::operation_none, size, size, size,
-                               &alpha, a.as<void>(), cublas_api::real_16bf, size, b.as<void>(),
-                               cublas_api::real_16bf, size, &beta, c.as<void>(), cublas_api::real_16bf, size,
-                               cublas_api::compute_32f, cublas_api::gemm_default),
-                "cublasGemmEx");
-        },
-        ordinal, detail, "bf16");
-    report.values.bf16_tflops = flops / (median * 1e-6) / 1e12;
-    detail["bf16"]["size"] = size;
-    detail["bf16"]["tflops"] = *report.values.bf16_tflops;
-  }
+        ordinal, detail, name);
+    const double tflops = flops / (median * 1e-6) / 1e12;
+    detail[name]["size"] = size;
+    detail[name]["tflops"] = tflops;
+    return tflops;
+  };
+  report.values.fp32_tflops = rate("fp32", sizeof(float), 2, [&](float* c, const float* a, const float* b) {
+    check(cublas.sgemm(handle, cublas_api::operation_none, cublas_api::operation_none, size, size, size, &alpha, a, size,
+                       b, size, &beta, c, size),
+          "cublasSgemm");
+  });
+  report.values.bf16_tflops = rate("bf16", 2, 4, [&](float* c, const float* a, const float* b) {
+    // The buffers hold bfloat16: the pointers only carry the addresses.
+    check(cublas.gemm_ex(handle, cublas_api::operation_none, cublas_api::operation_none, size, size, size, &alpha, a,
+                         cublas_api::real_16bf, size, b, cublas_api::real_16bf, size, &beta, c, cublas_api::real_16bf,
+                         size, cublas_api::compute_32f, cublas_api::gemm_default),
+          "cublasGemmEx");
+  });
   report.detail = detail.dump();
   return report;
 }

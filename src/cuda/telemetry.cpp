@@ -1,12 +1,13 @@
 #include "tunekit/cuda/telemetry.hpp"
 
 #include <cuda_runtime_api.h>
-#include <dlfcn.h>
 
 #include <array>
 #include <cmath>
 #include <limits>
 #include <mutex>
+
+#include "cuda/detail/dynamic_library.hpp"
 
 namespace tunekit::cuda {
 
@@ -57,20 +58,13 @@ class nvml_library {
 
  private:
   nvml_library() {
-    for (const char* name : {"libnvidia-ml.so.1", "libnvidia-ml.so"}) {
-      handle_ = dlopen(name, RTLD_NOW | RTLD_LOCAL);
-      if (handle_ != nullptr) break;
-    }
-    if (handle_ == nullptr) {
+    detail::dynamic_library library({"libnvidia-ml.so.1", "libnvidia-ml.so"});
+    if (!library.loaded()) {
       reason_ = "NVML not found (libnvidia-ml.so.1 is part of the NVIDIA driver)";
       return;
     }
-    bool complete = true;
     const auto bind = [&](auto& function, const char* name, const char* fallback = nullptr) {
-      void* symbol = dlsym(handle_, name);
-      if (symbol == nullptr && fallback != nullptr) symbol = dlsym(handle_, fallback);
-      if (symbol == nullptr) complete = false;
-      function = reinterpret_cast<std::remove_reference_t<decltype(function)>>(symbol);
+      library.bind(function, name, fallback);
     };
     bind(api_.init, "nvmlInit_v2");
     bind(api_.shutdown, "nvmlShutdown");
@@ -85,7 +79,7 @@ class nvml_library {
     bind(api_.power, "nvmlDeviceGetPowerUsage");
     bind(api_.temperature, "nvmlDeviceGetTemperature");
     bind(api_.energy, "nvmlDeviceGetTotalEnergyConsumption");
-    if (!complete) {
+    if (!library.complete()) {
       reason_ = "NVML is too old (a function tunekit needs is missing)";
       return;
     }
@@ -101,7 +95,6 @@ class nvml_library {
     // The library stays mapped: other static destructors may still run.
   }
 
-  void* handle_ = nullptr;
   nvml_api api_;
   bool initialised_ = false;
   std::string reason_;

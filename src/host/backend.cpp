@@ -124,6 +124,15 @@ void fill(unsigned char* data, std::size_t count, element_type type, const buffe
   }
 }
 
+// The problem size and configuration `index`'s parameter values, by name:
+// what every expression of the spec reads.
+void name_configuration(variable_table& names, const kernel_spec& spec, const search_space& space, std::size_t index) {
+  for (const auto& [name, value] : spec.problem) names.add(name, value);
+  const auto configuration = space.at(index);
+  for (std::size_t p = 0; p < space.parameters().size(); ++p)
+    names.add(space.parameters()[p].name, space.parameters()[p].numeric(configuration.value_indices[p]));
+}
+
 // The arguments of one configuration: storage and the pointer array.
 struct argument_set {
   std::vector<std::vector<unsigned char>> storage;
@@ -133,10 +142,7 @@ struct argument_set {
 
   argument_set(const kernel_spec& spec, const search_space& space, std::size_t index) {
     variable_table names;
-    for (const auto& [name, value] : spec.problem) names.add(name, value);
-    const auto configuration = space.at(index);
-    for (std::size_t p = 0; p < space.parameters().size(); ++p)
-      names.add(space.parameters()[p].name, space.parameters()[p].numeric(configuration.value_indices[p]));
+    name_configuration(names, spec, space, index);
     for (std::size_t a = 0; a < spec.arguments.size(); ++a) {
       const auto& argument = spec.arguments[a];
       if (argument.scalar) {
@@ -398,10 +404,7 @@ variant_outcome backend::evaluate(std::size_t index) const {
   // Resources first, as the occupancy model does for CUDA: nothing compiled.
   {
     variable_table names;
-    for (const auto& [name, value] : spec_.problem) names.add(name, value);
-    const auto configuration = space_.at(index);
-    for (std::size_t p = 0; p < space_.parameters().size(); ++p)
-      names.add(space_.parameters()[p].name, space_.parameters()[p].numeric(configuration.value_indices[p]));
+    name_configuration(names, spec_, space_, index);
     const double threads = expression(spec_.threads, names).evaluate();
     if (threads > thread_limit()) {
       outcome.status = evaluation_status::resources;

@@ -80,6 +80,9 @@ class backend {
   /// Never throws for a failure of the variant: that is the outcome's status.
   [[nodiscard]] variant_outcome evaluate(std::size_t index) const;
 
+  /// The compiler's version line, part of the store's device identity.
+  [[nodiscard]] const std::string& compiler_version() const { return compiler_.version(); }
+
   /// The most threads a variant may use: 4 x the hardware threads.
   [[nodiscard]] static double thread_limit();
 
