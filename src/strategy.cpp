@@ -12,6 +12,8 @@ void strategy::start(const search_space& space, std::uint64_t seed) {
   space_ = &space;
   rng_.seed(seed);
   evaluated_.assign(space.size(), 0);
+  awaited_.assign(space.size(), 0);
+  awaited_count_ = 0;
   results_.assign(space.size(), evaluation_result{});
   unevaluated_.resize(space.size());
   position_.resize(space.size());
@@ -23,11 +25,27 @@ void strategy::start(const search_space& space, std::uint64_t seed) {
 
 std::optional<std::size_t> strategy::propose() {
   if (space_ == nullptr) throw std::logic_error("strategy::propose before start");
-  if (unevaluated_.empty()) return std::nullopt;
+  if (unevaluated_.size() <= awaited_count_) return std::nullopt;
   std::optional<std::size_t> index = do_propose();
-  if (!index) return random_unevaluated();
-  if (*index >= space_->size() || evaluated(*index))
+  if (index && (*index >= space_->size() || evaluated(*index)))
     throw std::logic_error(std::string(name()) + " proposed a configuration it has already seen");
+  if (!index || awaited_[*index] != 0) {
+    // Rejection sampling while most are free; a scan of the rest otherwise.
+    index.reset();
+    if (awaited_count_ * 2 < unevaluated_.size()) {
+      while (!index) {
+        const std::size_t pick = unevaluated_[uniform_index(unevaluated_.size())];
+        if (awaited_[pick] == 0) index = pick;
+      }
+    } else {
+      std::vector<std::size_t> free;
+      for (const std::size_t each : unevaluated_)
+        if (awaited_[each] == 0) free.push_back(each);
+      index = free[uniform_index(free.size())];
+    }
+  }
+  awaited_[*index] = 1;
+  ++awaited_count_;
   return index;
 }
 
@@ -35,6 +53,10 @@ void strategy::observe(std::size_t index, const evaluation_result& outcome) {
   if (space_ == nullptr) throw std::logic_error("strategy::observe before start");
   if (index >= space_->size()) throw std::out_of_range("strategy::observe: index outside the space");
   if (evaluated(index)) return;
+  if (awaited_[index] != 0) {
+    awaited_[index] = 0;
+    --awaited_count_;
+  }
   evaluated_[index] = 1;
   results_[index] = outcome;
   ++evaluations_;

@@ -32,6 +32,7 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
   app.set_version_flag("--version", TUNEKIT_VERSION);
   app.require_subcommand(1);
   command_action action;
+  add_bench_command(app, action, out);
   add_ceilings_command(app, action, out);
   add_compare_command(app, action, out);
   add_devices_command(app, action, out);

@@ -6,12 +6,19 @@
 
 #include <functional>
 #include <iosfwd>
+#include <string>
+#include <vector>
 
 namespace tunekit::app {
+
+/// "N" or "all" (every GPU here, counted without a CUDA context in this
+/// process, which forks GPU workers later). Throws tunekit::invalid_argument.
+[[nodiscard]] std::vector<int> parse_devices(const std::string& text);
 
 /// The chosen command's work; returns the exit code.
 using command_action = std::function<int()>;
 
+void add_bench_command(CLI::App& app, command_action& action, std::ostream& out);
 void add_ceilings_command(CLI::App& app, command_action& action, std::ostream& out);
 void add_compare_command(CLI::App& app, command_action& action, std::ostream& out);
 void add_devices_command(CLI::App& app, command_action& action, std::ostream& out);

@@ -1,4 +1,4 @@
-// tunekit tune SPEC.toml [--strategy NAME] [--budget N|P%|Ns] [--seed S] [--store DB] [--json FILE]
+// tunekit tune SPEC.toml [--strategy NAME] [--budget N|P%|Ns] [--seed S] [--store DB] [--device N|all] [--json FILE]
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -7,11 +7,15 @@
 #include <memory>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "commands.hpp"
 #include "tunekit/error.hpp"
 #include "tunekit/runner.hpp"
 #include "tunekit/spec.hpp"
+#if defined(TUNEKIT_HAS_CUDA)
+#include "tunekit/cuda/backend.hpp"
+#endif
 
 namespace tunekit::app {
 
@@ -24,7 +28,10 @@ struct tune_command_options {
   std::uint64_t seed = 0;
   std::string store;
   std::string json;
+  std::string device = "0";
+  std::size_t compile_threads = 0;
 };
+
 
 std::string config_text(const timed_configuration& each) {
   std::string text;
@@ -44,7 +51,12 @@ int run_tune(const tune_command_options& options, std::ostream& out) {
   settings.limit = budget::parse(options.budget);
   settings.seed = options.seed;
   settings.store = options.store;
-  if (isatty(STDERR_FILENO) != 0) settings.progress = &std::cerr;
+  settings.compile_threads = options.compile_threads;
+  if (spec.backend == backend_kind::cuda) settings.devices = parse_devices(options.device);
+  if (isatty(STDERR_FILENO) != 0) {
+    settings.progress = &std::cerr;
+    settings.progress_is_terminal = true;
+  }
   const auto report = run_tuning(spec, settings);
   if (!options.json.empty()) {
     std::ofstream file(options.json);
@@ -60,11 +72,38 @@ int run_tune(const tune_command_options& options, std::ostream& out) {
   if (report.baseline)
     out << fmt::format("baseline  {:12.3f} us  {}\n", report.baseline->time_us, config_text(*report.baseline));
   if (report.speedup) out << fmt::format("speedup   {:.2f}x (baseline time / best time)\n", *report.speedup);
+  if (report.measured > 0)
+    out << fmt::format("wall      {:.1f} s; bound 1.2 x max(compile {:.1f} s / {} threads, measure {:.1f} s / {} lanes) = {:.1f} s\n",
+                       report.seconds, report.compile_seconds, report.compile_threads, report.measure_seconds,
+                       report.lanes, report.bound_seconds());
   if (!report.best) out << "no configuration ran correctly\n";
   return report.best ? 0 : 1;
 }
 
 }  // namespace
+
+std::vector<int> parse_devices(const std::string& text) {
+  if (text == "all") {
+#if defined(TUNEKIT_HAS_CUDA)
+    const int count = cuda::count_devices_without_context();
+#else
+    const int count = 0;
+#endif
+    if (count == 0) throw error("--device all: no GPU here");
+    std::vector<int> all(static_cast<std::size_t>(count));
+    for (int d = 0; d < count; ++d) all[static_cast<std::size_t>(d)] = d;
+    return all;
+  }
+  std::size_t used = 0;
+  int ordinal = -1;
+  try {
+    ordinal = std::stoi(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != text.size() || ordinal < 0) throw invalid_argument("--device '" + text + "' is neither a GPU number nor all");
+  return {ordinal};
+}
 
 void add_tune_command(CLI::App& app, command_action& action, std::ostream& out) {
   auto options = std::make_shared<tune_command_options>();
@@ -74,6 +113,8 @@ void add_tune_command(CLI::App& app, command_action& action, std::ostream& out) 
   command->add_option("--budget", options->budget, "N evaluations, P% of the space, or Ns of evaluation time (default 5%)");
   command->add_option("--seed", options->seed, "Seed of the strategy (default 0)");
   command->add_option("--store", options->store, "Results store (default: $TUNEKIT_STORE or the XDG data directory)");
+  command->add_option("--device", options->device, "GPU to tune on (cuda specs): a number, or all (default 0)");
+  command->add_option("--compile-threads", options->compile_threads, "Compile threads (default: the hardware threads)");
   command->add_option("--json", options->json, "Write the session report as JSON to FILE");
   command->callback([options, &action, &out] { action = [options, &out] { return run_tune(*options, out); }; });
 }

@@ -44,8 +44,12 @@ class strategy {
 
   /// Begins a search of `space` (which must outlive it), forgetting any earlier one.
   void start(const search_space& space, std::uint64_t seed);
-  /// The next configuration to evaluate, one never observed before; nullopt
-  /// once every configuration has been observed.
+  /// The next configuration to evaluate, one never observed before and not
+  /// awaiting its result; nullopt once every configuration has been observed
+  /// or is awaiting its result. Several proposals may be out at once (a
+  /// pipelined runner asks ahead while results are pending): one the strategy
+  /// proposes again before its result arrives is replaced by a uniform pick
+  /// among the configurations neither observed nor awaited.
   [[nodiscard]] std::optional<std::size_t> propose();
   /// Tells the strategy the result for `index`: a proposed configuration or
   /// one known from elsewhere (a results store). A second result for the same
@@ -85,6 +89,8 @@ class strategy {
   const search_space* space_ = nullptr;
   std::mt19937_64 rng_;
   std::vector<std::uint8_t> evaluated_;
+  std::vector<std::uint8_t> awaited_;              ///< proposed, result not observed yet
+  std::size_t awaited_count_ = 0;
   std::vector<evaluation_result> results_;
   std::vector<std::size_t> unevaluated_;           ///< unordered set of indices, O(1) removal
   std::vector<std::size_t> position_;              ///< index -> its slot in unevaluated_

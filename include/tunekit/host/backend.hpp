@@ -21,7 +21,7 @@
 #include <utility>
 #include <vector>
 
-#include "tunekit/evaluation.hpp"
+#include "tunekit/backend.hpp"
 #include "tunekit/search_space.hpp"
 #include "tunekit/spec.hpp"
 
@@ -55,33 +55,31 @@ class compiler {
   std::string version_;
 };
 
-/// What evaluating one configuration found.
-struct variant_outcome {
-  evaluation_status status = evaluation_status::ok;
-  std::string message;             ///< why it failed, one line
-  std::vector<double> samples_us;  ///< when ok
-  double median_us = 0.0;
-  double compile_ms = 0.0;
-  double verification_ms = 0.0;
-  double benchmark_ms = 0.0;
-};
-
 /// The parameters of configuration `index` as defines (name, value text).
 [[nodiscard]] std::vector<std::pair<std::string, std::string>> defines_of(const search_space& space, std::size_t index);
 
-class backend {
+/// Compiles the reference (with the baseline's parameters) and runs it once
+/// in a child process; returns its outputs, one per output argument in the
+/// spec's order. Throws tunekit::spec_error when the reference does not
+/// compile, crashes or hangs: without it nothing can be verified. The CUDA
+/// backend checks its variants against this float64-capable host reference too.
+[[nodiscard]] std::vector<std::vector<unsigned char>> reference_outputs(const kernel_spec& spec,
+                                                                        const search_space& space,
+                                                                        const compiler& host_compiler);
+
+class backend final : public variant_backend {
  public:
-  /// Compiles and runs the reference (with the baseline's parameters) once,
-  /// keeping its outputs. Throws tunekit::spec_error when the reference does
-  /// not compile, crashes or hangs: without it nothing can be verified.
+  /// Compiles and runs the reference once (see reference_outputs()).
   backend(const kernel_spec& spec, const search_space& space, std::filesystem::path cache_directory);
 
-  /// Compiles, runs in a child process, verifies and times one configuration.
-  /// Never throws for a failure of the variant: that is the outcome's status.
-  [[nodiscard]] variant_outcome evaluate(std::size_t index) const;
-
-  /// The compiler's version line, part of the store's device identity.
-  [[nodiscard]] const std::string& compiler_version() const { return compiler_.version(); }
+  [[nodiscard]] device_identity identity() const override;
+  [[nodiscard]] std::string compiler_version() const override { return compiler_.version(); }
+  [[nodiscard]] std::string lane_name(std::size_t /*lane*/) const override { return "host"; }
+  /// Variants asking for more threads than thread_limit() are `resources`.
+  [[nodiscard]] compiled_variant compile(std::size_t index) const override;
+  /// Runs in a child process (a crash is a device_fault, a hang a timeout),
+  /// verifies, then times with the host clock.
+  [[nodiscard]] variant_outcome run(std::size_t lane, const compiled_variant& variant) override;
 
   /// The most threads a variant may use: 4 x the hardware threads.
   [[nodiscard]] static double thread_limit();
