@@ -1130,6 +1130,36 @@ std::vector<problem_summary> results_store::problems() const {
   });
 }
 
+std::vector<tuned_problem> results_store::tuned_problems(std::string_view kernel_name) const {
+  std::lock_guard lock(impl_->mutex());
+  return impl_->retry([&] {
+    std::vector<tuned_problem> all;
+    transaction scope(impl_->db(), transaction::read);
+    // The best row per problem as the store's best() picks it: smallest value, then first recorded.
+    statement_use query(impl_->prepared(
+        "SELECT d.name, d.architecture, d.driver, k.name, k.source_hash, p.problem_size, p.objective, "
+        "b.configuration, b.value, "
+        "(SELECT max(r.recorded_at) FROM results r WHERE r.problem_id = p.id AND r.status = 'ok' AND r.value IS NOT NULL) "
+        "FROM problems p JOIN devices d ON d.id = p.device_id JOIN kernels k ON k.id = p.kernel_id "
+        "JOIN results b ON b.id = (SELECT r.id FROM results r WHERE r.problem_id = p.id AND r.status = 'ok' AND "
+        "r.value IS NOT NULL ORDER BY r.value, r.id LIMIT 1) "
+        "WHERE ?1 = '' OR k.name = ?1 "
+        "ORDER BY k.name, d.name, d.architecture, d.driver, k.source_hash, p.problem_size"));
+    query->bind(1, std::string(kernel_name));  // an empty view may have no data: SQLite would bind NULL
+    while (query->step()) {
+      tuned_problem tuned;
+      tuned.key = {{query->text(0), query->text(1), query->text(2)}, {query->text(3), query->text(4)}, query->text(5)};
+      tuned.objective = query->text(6);
+      tuned.best_configuration = configuration_from_json(parse_json<ordered_json>(query->text(7), "a configuration"));
+      tuned.best_value = query->real(8);
+      tuned.last_ok_recorded_at = query->text(9);
+      all.push_back(std::move(tuned));
+    }
+    scope.commit();
+    return all;
+  });
+}
+
 void results_store::check() const {
   std::lock_guard lock(impl_->mutex());
   impl_->retry([&] {

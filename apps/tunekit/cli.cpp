@@ -36,6 +36,7 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
   add_ceilings_command(app, action, out);
   add_compare_command(app, action, out);
   add_devices_command(app, action, out);
+  add_export_header_command(app, action, out);
   add_occupancy_command(app, action, out);
   add_replay_command(app, action, out);
   add_store_command(app, action, out);

@@ -22,6 +22,7 @@ void add_bench_command(CLI::App& app, command_action& action, std::ostream& out)
 void add_ceilings_command(CLI::App& app, command_action& action, std::ostream& out);
 void add_compare_command(CLI::App& app, command_action& action, std::ostream& out);
 void add_devices_command(CLI::App& app, command_action& action, std::ostream& out);
+void add_export_header_command(CLI::App& app, command_action& action, std::ostream& out);
 void add_occupancy_command(CLI::App& app, command_action& action, std::ostream& out);
 void add_replay_command(CLI::App& app, command_action& action, std::ostream& out);
 void add_store_command(CLI::App& app, command_action& action, std::ostream& out);

@@ -128,6 +128,16 @@ struct problem_summary {
   std::string last_recorded_at;
 };
 
+/// One (device, kernel, problem size) with at least one ok result: its best,
+/// and when an ok result of it was last written. What runtime dispatch reads.
+struct tuned_problem {
+  store_key key;
+  std::string objective;                    ///< "time", or what an imported file named
+  stored_configuration best_configuration;  ///< the ok result with the smallest objective
+  double best_value = 0.0;
+  std::string last_ok_recorded_at;  ///< recorded_at of its newest ok result
+};
+
 /// What a device was measured to reach, kept so it is measured once:
 /// "copy_gbps" (GB/s), "fp32_tflops", "bf16_tflops" (TFLOP/s).
 struct stored_ceiling {
@@ -180,6 +190,11 @@ class results_store {
   [[nodiscard]] std::size_t count() const;
   /// Every (device, kernel, problem size) in the store, ordered by kernel, device, problem size.
   [[nodiscard]] std::vector<problem_summary> problems() const;
+  /// Every (device, kernel, problem size) with an ok result, with its best, in
+  /// one read transaction; only kernels named `kernel_name` unless it is empty.
+  /// Ordered by kernel name, device name, architecture, driver, source hash and
+  /// problem size, byte by byte.
+  [[nodiscard]] std::vector<tuned_problem> tuned_problems(std::string_view kernel_name = {}) const;
 
   /// Records (or replaces) one ceiling of `device`. Throws
   /// tunekit::invalid_argument for an empty name, a value that is not a

@@ -232,6 +232,21 @@ TEST(CliOccupancy, RandomArgumentCombinationsNeverCrash) {
 
 #endif  // TUNEKIT_HAS_CUDA
 
+TEST(CliExportHeader, HelpNamesItsOptionsAndAMissingStoreIsBadInput) {
+  auto result = run({"--help"});
+  EXPECT_NE(result.out.find("export-header"), std::string::npos);
+  result = run({"export-header", "--help"});
+  EXPECT_EQ(result.code, 0);
+  for (const char* option : {"--store", "--kernel", "--output", "--namespace", "--force"})
+    EXPECT_NE(result.out.find(option), std::string::npos) << option;
+  const auto missing = std::filesystem::temp_directory_path() / "tunekit_cli_test_no_such_store.db";
+  std::filesystem::remove(missing);
+  expect_bad_input({"export-header", "--store", missing.string()});
+  expect_bad_input({"export-header", "--store", missing.string(), "--kernel", "matmul", "-o", "tuned.hpp"});
+  EXPECT_FALSE(std::filesystem::exists(missing));
+  EXPECT_FALSE(std::filesystem::exists("tuned.hpp"));
+}
+
 // The CLI beside this test in the build tree, so a build carried to another
 // machine (the GPU machine) still finds it; else the path CMake recorded.
 std::string cli_path() {
