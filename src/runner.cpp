@@ -1,6 +1,7 @@
 #include "tunekit/runner.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <chrono>
 #include <cmath>
@@ -16,7 +17,6 @@
 #include <thread>
 #include <unordered_map>
 
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "tunekit/backend.hpp"
@@ -215,6 +215,13 @@ class pipeline {
 
 std::string config_text(const search_space& space, std::size_t index) { return space.describe(index); }
 
+// "12.345 us"
+std::string microseconds_text(double milliseconds) {
+  char text[64];
+  std::snprintf(text, sizeof text, "%.3f us", milliseconds * 1000.0);
+  return text;
+}
+
 // The store's key of a session: a changed source, reference, option or
 // compiler is a new kernel.
 store_key session_key(const kernel_spec& spec, const variant_backend& backend) {
@@ -294,7 +301,7 @@ tune_report run_tuning(const kernel_spec& spec, const tune_options& options) {
     if (options.progress == nullptr) return;
     if (!options.progress_is_terminal) {
       *options.progress << "[" << (counted ? "eval" : "base") << "] " << config_text(space, index) << ": "
-                        << (result.status == evaluation_status::ok ? fmt::format("{:.3f} us", result.value * 1000.0)
+                        << (result.status == evaluation_status::ok ? microseconds_text(result.value)
                                                                    : std::string(to_string(result.status)))
                         << '\n';
       return;
@@ -302,16 +309,15 @@ tune_report run_tuning(const kernel_spec& spec, const tune_options& options) {
     std::size_t failed = 0;
     std::string failures;
     for (const auto& [name, count] : report.failures) {
-      failures += fmt::format(" {} {}", name, count);
+      failures += " " + name + " " + std::to_string(count);
       failed += count;
     }
     const double elapsed = std::chrono::duration<double>(clock::now() - started).count();
     const std::size_t done = report.evaluations;
     const double eta = done > 0 ? elapsed / static_cast<double>(done) * static_cast<double>(limit - std::min(limit, done)) : 0.0;
-    *options.progress << fmt::format("\r\x1b[K{}/{} evaluated, best {}, failures {}{}, ETA {:.0f} s", done, limit,
-                                     best_index ? fmt::format("{:.3f} us", best_ms * 1000.0) : std::string("none"),
-                                     failed, failures, eta)
-                      << std::flush;
+    *options.progress << "\r\x1b[K" << done << "/" << limit << " evaluated, best "
+                      << (best_index ? microseconds_text(best_ms) : std::string("none")) << ", failures " << failed
+                      << failures << ", ETA " << static_cast<long long>(std::lround(eta)) << " s" << std::flush;
   };
 
   // A result, stored or new: counted, told to the strategy, kept if best.

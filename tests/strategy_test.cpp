@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <deque>
 #include <filesystem>
 #include <set>
 
@@ -52,6 +53,40 @@ class StrategyContract : public ::testing::TestWithParam<std::string> {
     return tunekit::tune(*search, space, evaluate, limits, seed);
   }
 };
+
+// A pipelined runner asks several proposals ahead of their results: none may
+// repeat one awaited or observed, and the space is still covered exactly once.
+TEST_P(StrategyContract, ProposalsAheadOfResultsNeverRepeatAndCoverTheSpace) {
+  auto search = tunekit::make_strategy(GetParam());
+  search->start(space, 5);
+  std::deque<std::size_t> awaited;
+  std::set<std::size_t> seen;
+  for (;;) {
+    while (awaited.size() < 6) {
+      const auto index = search->propose();
+      if (!index) break;
+      ASSERT_TRUE(seen.insert(*index).second) << GetParam() << " proposed " << *index << " twice";
+      awaited.push_back(*index);
+    }
+    if (awaited.empty()) break;
+    search->observe(awaited.front(), synthetic_objective(space, awaited.front()));
+    awaited.pop_front();
+  }
+  EXPECT_EQ(seen.size(), space.size());
+  EXPECT_EQ(search->evaluations(), space.size());
+}
+
+// With proposals awaited, nullopt means "wait for a result", not "done".
+TEST(StrategyAwaiting, NothingToProposeWhileEveryRemainingConfigurationIsAwaited) {
+  const auto space = synthetic_space();
+  auto search = tunekit::make_strategy("random");
+  search->start(space, 1);
+  std::vector<std::size_t> all;
+  while (const auto index = search->propose()) all.push_back(*index);
+  EXPECT_EQ(all.size(), space.size());
+  search->observe(all.back(), synthetic_objective(space, all.back()));
+  EXPECT_FALSE(search->propose().has_value());  // the rest still awaited, nothing observed is offered
+}
 
 TEST_P(StrategyContract, NameRoundTrips) { EXPECT_EQ(tunekit::make_strategy(GetParam())->name(), GetParam()); }
 

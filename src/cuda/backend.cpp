@@ -427,9 +427,13 @@ class worker_process {
                                  static_cast<int>(shape.shared_bytes)),
             "opting in to dynamic shared memory", evaluation_status::resources);
 
-    // Inputs up, outputs poisoned, one run, outputs checked.
+    // Inputs up, outputs poisoned, one run, outputs checked. The host
+    // arguments are made once per distinct set of sizes and scalars: the
+    // inputs are the same for every variant, and re-uploaded for each, so
+    // that a variant writing into an input spoils nothing after it.
     const auto verify_start = clock::now();
-    tunekit::detail::argument_set host(spec_, space_, index);
+    host_arguments(index);
+    const auto& host = *host_;
     prepare_buffers(host);
     std::vector<void*> parameters;
     for (std::size_t a = 0; a < spec_.arguments.size(); ++a)
@@ -437,7 +441,8 @@ class worker_process {
     for (std::size_t a = 0; a < spec_.arguments.size(); ++a) {
       if (spec_.arguments[a].scalar) continue;
       if (spec_.arguments[a].direction == argument_direction::out)
-        check(cudaMemsetAsync(device_buffers_[a], tunekit::detail::poison_byte, host.storage[a].size(), stream_), "poisoning an output");
+        check(cudaMemsetAsync(device_buffers_[a], tunekit::detail::poison_byte, host.storage[a].size(), stream_),
+              "poisoning an output");
       else
         check(cudaMemcpyAsync(device_buffers_[a], host.storage[a].data(), host.storage[a].size(), cudaMemcpyHostToDevice, stream_),
               "uploading an input");
@@ -454,13 +459,14 @@ class worker_process {
     check(cudaStreamSynchronize(stream_), "running the kernel");
     for (std::size_t o = 0; o < host.output_indices.size(); ++o) {
       const auto a = host.output_indices[o];
-      check(cudaMemcpy(host.storage[a].data(), device_buffers_[a], host.storage[a].size(), cudaMemcpyDeviceToHost),
-            "reading an output");
-      if (host.storage[a].size() != reference_[o].size())
+      auto& got = read_back_[a];
+      got.resize(host.storage[a].size());
+      check(cudaMemcpy(got.data(), device_buffers_[a], got.size(), cudaMemcpyDeviceToHost), "reading an output");
+      if (got.size() != reference_[o].size())
         throw variant_failure{evaluation_status::wrong_result,
                               "output '" + spec_.arguments[a].name + "' has another size than the reference's"};
       bool not_a_number = false;
-      const auto mismatch = tunekit::detail::compare(spec_.arguments[a].type, host.storage[a].data(), reference_[o].data(),
+      const auto mismatch = tunekit::detail::compare(spec_.arguments[a].type, got.data(), reference_[o].data(),
                                             host.counts[a], spec_.accuracy, not_a_number);
       if (!mismatch.empty())
         throw variant_failure{not_a_number ? evaluation_status::invalid_output : evaluation_status::wrong_result,
@@ -486,6 +492,21 @@ class worker_process {
             {"benchmark_ms", tunekit::detail::milliseconds_since(benchmark_start)}};
   }
 
+  // The host arguments of configuration `index`, made again only when a
+  // size or a scalar differs from the last configuration's.
+  void host_arguments(std::size_t index) {
+    variable_table names;
+    tunekit::detail::name_configuration(names, spec_, space_, index);
+    std::vector<double> signature;
+    for (const auto& argument : spec_.arguments)
+      signature.push_back(expression(argument.scalar ? argument.value : argument.count, names).evaluate());
+    if (host_ && signature == host_signature_) return;
+    host_.reset();
+    host_.emplace(spec_, space_, index);
+    host_signature_ = std::move(signature);
+    read_back_.assign(spec_.arguments.size(), {});
+  }
+
   // Device buffers sized for this configuration; kept while sizes stay.
   void prepare_buffers(const tunekit::detail::argument_set& host) {
     device_buffers_.resize(spec_.arguments.size(), nullptr);
@@ -508,6 +529,9 @@ class worker_process {
   nvml_telemetry telemetry_;
   stream_handle stream_ = nullptr;
   cudaLibrary_t library_ = nullptr;
+  std::optional<tunekit::detail::argument_set> host_;
+  std::vector<double> host_signature_;
+  std::vector<std::vector<unsigned char>> read_back_;  ///< outputs as the variant left them
   std::vector<void*> device_buffers_;
   std::vector<std::size_t> buffer_bytes_;
   json detail_ = json::object();

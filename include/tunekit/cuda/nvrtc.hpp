@@ -24,9 +24,9 @@ struct nvrtc_request {
   /// "conv2d<16, 4>": its lowered (mangled) name is what a module exports.
   std::string function;
   std::string architecture = "sm_90";  ///< a real architecture: the output is a cubin
-  std::vector<std::pair<std::string, std::string>> defines;  ///< -DNAME=VALUE
-  std::vector<std::string> options;    ///< more NVRTC options
-  std::vector<std::filesystem::path> include_directories;
+  std::vector<std::pair<std::string, std::string>> defines = {};  ///< -DNAME=VALUE
+  std::vector<std::string> options = {};  ///< more NVRTC options
+  std::vector<std::filesystem::path> include_directories = {};
 };
 
 class nvrtc_compiler {

@@ -1,0 +1,86 @@
+// NVRTC compilation and its cache: no GPU needed, only the toolkit's NVRTC.
+#include "tunekit/cuda/nvrtc.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+
+#include "temp_dir.hpp"
+
+namespace {
+
+namespace tc = tunekit::cuda;
+
+const char* const source = R"(
+template <int Width>
+__global__ void scale(float* out, const float* in, int n) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) out[i] = FACTOR * in[i] * Width;
+}
+)";
+
+std::string file_bytes(const std::filesystem::path& path) {
+  std::ifstream file(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
+}
+
+TEST(Nvrtc, CompilesATemplateWithDefinesIntoACubinAndCachesIt) {
+  tunekit::test::temp_dir dir;
+  const tc::nvrtc_compiler compiler(dir.path() / "cache");
+  const tc::nvrtc_request request{.source = source, .name = "scale.cu", .function = "scale<4>",
+                                  .architecture = "sm_90", .defines = {{"FACTOR", "2.0f"}}};
+  const auto first = compiler.compile(request);
+  ASSERT_TRUE(first.ok) << first.log;
+  EXPECT_FALSE(first.cached);
+  EXPECT_GT(first.milliseconds, 0.0);
+  EXPECT_NE(first.lowered_name.find("scale"), std::string::npos);
+  EXPECT_NE(first.lowered_name, "scale<4>");  // mangled, as the cubin exports it
+  const auto bytes = file_bytes(first.cubin);
+  ASSERT_GE(bytes.size(), 4u);
+  EXPECT_EQ(bytes.substr(0, 4), std::string("\x7f" "ELF"));
+  EXPECT_NE(bytes.find(first.lowered_name), std::string::npos);
+
+  const auto again = compiler.compile(request);
+  ASSERT_TRUE(again.ok);
+  EXPECT_TRUE(again.cached);
+  EXPECT_EQ(again.cubin, first.cubin);
+  EXPECT_EQ(again.lowered_name, first.lowered_name);
+
+  // Another define, template argument or architecture is another entry.
+  auto other = request;
+  other.defines = {{"FACTOR", "3.0f"}};
+  EXPECT_NE(compiler.compile(other).cubin, first.cubin);
+  other = request;
+  other.function = "scale<8>";
+  EXPECT_NE(compiler.compile(other).cubin, first.cubin);
+  other = request;
+  other.architecture = "sm_80";
+  EXPECT_NE(compiler.compile(other).cubin, first.cubin);
+}
+
+TEST(Nvrtc, ACompileErrorIsAResultWithTheLogAndNothingCached) {
+  tunekit::test::temp_dir dir;
+  const tc::nvrtc_compiler compiler(dir.path());
+  const auto failed = compiler.compile({.source = source, .name = "scale.cu", .function = "scale<4>"});  // no FACTOR
+  EXPECT_FALSE(failed.ok);
+  EXPECT_NE(failed.log.find("FACTOR"), std::string::npos) << failed.log;
+  std::size_t files = 0;
+  for ([[maybe_unused]] const auto& each : std::filesystem::directory_iterator(dir.path())) ++files;
+  EXPECT_EQ(files, 0u);
+}
+
+TEST(Nvrtc, AFunctionTheSourceLacksIsAFailureNamingIt) {
+  tunekit::test::temp_dir dir;
+  const tc::nvrtc_compiler compiler(dir.path());
+  const auto failed = compiler.compile({.source = source, .name = "scale.cu", .function = "missing",
+                                        .defines = {{"FACTOR", "1.0f"}}});
+  EXPECT_FALSE(failed.ok);
+  EXPECT_NE(failed.log.find("missing"), std::string::npos) << failed.log;
+}
+
+TEST(Nvrtc, VersionNamesNvrtc) { EXPECT_EQ(tc::nvrtc_compiler::version().rfind("NVRTC ", 0), 0u); }
+
+}  // namespace
