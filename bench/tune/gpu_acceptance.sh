@@ -5,7 +5,7 @@
 #   brute    the convolution brute-forced (the optimum), exported as a Kernel Tuner cache file
 #   auto     the convolution tuned with auto at 10% of the space, three seeds, fresh caches
 #   kill     kill -9 mid-session, then a rerun: nothing measured twice
-#   app      the example application (exact, nearest, fallback), tunekit bench, export-header
+#   app      the example application (exact, nearest, fallback), tunekit bench, export-header, the cuDNN peer
 # Usage: bench/tune/gpu_acceptance.sh OUT_DIR PHASE...   (BIN: the binaries, default build/apps/tunekit etc.)
 set -uo pipefail
 out=$1
@@ -75,12 +75,13 @@ PY
       cat "$out/kill_check.json"
       ;;
     app)
-      "$bin/tunekit_conv_app" --store "$work/brute.db" --source examples/cuda/conv2d.cu | tee "$out/app_exact.json"
-      "$bin/tunekit_conv_app" --store "$work/brute.db" --source examples/cuda/conv2d.cu --width 3000 --height 3000 \
+      "$bin/tunekit_conv_app" --store "$work/${APP_STORE:-auto1}.db" --source examples/cuda/conv2d.cu | tee "$out/app_exact.json"
+      "$bin/tunekit_conv_app" --store "$work/${APP_STORE:-auto1}.db" --source examples/cuda/conv2d.cu --width 3000 --height 3000 \
         | tee "$out/app_nearest.json"
       "$bin/tunekit_conv_app" --source examples/cuda/conv2d.cu | tee "$out/app_fallback.json"
-      tunekit bench examples/cuda/conv2d.toml --store "$work/brute.db" --json "$out/bench_best.json"
-      tunekit export-header --store "$work/brute.db" --kernel conv2d --output "$out/conv2d_tuned.hpp"
+      tunekit bench examples/cuda/conv2d.toml --store "$work/${APP_STORE:-auto1}.db" --json "$out/bench_best.json"
+      tunekit export-header --store "$work/${APP_STORE:-auto1}.db" --kernel conv2d --output "$out/conv2d_tuned.hpp" --force
+      python3 bench/tune/conv_peer.py | tee "$out/conv_peer.json"
       ;;
     *) echo "unknown phase $phase"; exit 2 ;;
   esac

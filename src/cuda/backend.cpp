@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
@@ -141,13 +142,15 @@ int receive_descriptor(int socket_fd, int& pid) {
 }
 
 // ---------------------------------------------------------------- zygote
-// Forked while the tuner is one thread with no CUDA context: it forks the
-// workers on request, so that a worker never inherits a thread's lock or a
-// context, however many threads the tuner runs by then.
+// One per process, forked on first use, before this process compiles with
+// NVRTC (which opens the driver: a child forked after that cannot create a
+// CUDA context) or runs its pipeline's threads. It forks the workers on
+// request, each from its own clean, single-threaded state; a worker learns
+// what to do from the request (the spec's path, the reference's file).
 
 class zygote {
  public:
-  using worker_body = std::function<void(int device, int socket)>;
+  using worker_body = std::function<void(const json& request, int socket)>;
 
   explicit zygote(worker_body body) {
     int ends[2];
@@ -180,10 +183,10 @@ class zygote {
     int socket = -1;
   };
 
-  /// A new worker on `device`. Thread-safe.
-  worker spawn(int device) {
+  /// A new worker for `request`. Thread-safe.
+  worker spawn(const json& request) {
     const std::lock_guard lock(mutex_);
-    if (!send_frame(control_, json{{"device", device}})) throw error("the worker launcher is gone");
+    if (!send_frame(control_, request)) throw error("the worker launcher is gone");
     worker made;
     made.socket = receive_descriptor(control_, made.pid);
     if (made.socket < 0) throw error("the worker launcher did not start a worker");
@@ -203,7 +206,7 @@ class zygote {
         close(ends[0]);
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         signal(SIGCHLD, SIG_DFL);
-        body(request.at("device").get<int>(), ends[1]);
+        body(request, ends[1]);
         _exit(0);
       }
       close(ends[1]);
@@ -537,6 +540,42 @@ class worker_process {
   json detail_ = json::object();
 };
 
+// What a worker does, from its request: count the GPUs, or serve variants of
+// the spec at "spec" (its measurement settings as "measurement") on GPU
+// "device", checked against the reference outputs in the file "reference".
+void worker_entry(const json& request, int socket) {
+  if (request.value("op", "") == "count") {
+    int count = 0;
+    if (cudaGetDeviceCount(&count) != cudaSuccess) count = 0;
+    send_frame(socket, json{{"count", count}});
+    return;
+  }
+  try {
+    auto spec = load_spec(request.at("spec").get<std::string>());
+    const auto& measurement = request.at("measurement");
+    spec.measurement.min_seconds = measurement.at("min_seconds").get<double>();
+    spec.measurement.max_noise = measurement.at("max_noise").get<double>();
+    spec.measurement.timeout_seconds = measurement.at("timeout_seconds").get<double>();
+    spec.measurement.watchdog_seconds = measurement.at("watchdog_seconds").get<double>();
+    const auto space = search_space::enumerate(space_of(spec));
+    std::vector<std::vector<unsigned char>> reference;
+    std::ifstream file(request.at("reference").get<std::string>(), std::ios::binary);
+    std::uint64_t size = 0;
+    while (file.read(reinterpret_cast<char*>(&size), sizeof size)) {
+      reference.emplace_back(size);
+      file.read(reinterpret_cast<char*>(reference.back().data()), static_cast<std::streamsize>(size));
+    }
+    worker_process(spec, space, reference, request.at("device").get<int>(), socket).serve();
+  } catch (const std::exception& problem) {
+    send_frame(socket, json{{"error", problem.what()}});
+  }
+}
+
+zygote& launcher() {
+  static zygote instance(worker_entry);
+  return instance;
+}
+
 // ---------------------------------------------------------------- backend
 
 class backend final : public variant_backend {
@@ -550,10 +589,20 @@ class backend final : public variant_backend {
         nvrtc_(cache / "nvrtc"),
         source_text_(read_text(spec.source)) {
     if (devices.empty()) throw error("no GPU to tune on");
-    // Forked now, while this process has one thread and no CUDA context.
-    launcher_ = std::make_unique<zygote>([this](int device, int socket) {
-      worker_process(spec_, space_, reference_, device, socket).serve();
-    });
+    if (spec.path.empty() || !std::filesystem::is_regular_file(spec.path))
+      throw spec_error("a cuda spec must be a file: its workers read it");
+    // The workers read the reference from a file, as many times as they restart.
+    static std::atomic<int> made{0};
+    std::filesystem::create_directories(cache / "reference");
+    reference_file_ = cache / "reference" / (std::to_string(getpid()) + "-" + std::to_string(made++) + ".bin");
+    std::ofstream file(reference_file_, std::ios::binary | std::ios::trunc);
+    for (const auto& output : reference_) {
+      const std::uint64_t size = output.size();
+      file.write(reinterpret_cast<const char*>(&size), sizeof size);
+      file.write(reinterpret_cast<const char*>(output.data()), static_cast<std::streamsize>(size));
+    }
+    file.close();
+    if (!file) throw error("cannot write " + reference_file_.string());
     for (const int device : devices) lanes_.push_back({device});
     for (std::size_t lane = 0; lane < lanes_.size(); ++lane) {
       const json hello = start_worker(lane);
@@ -572,6 +621,8 @@ class backend final : public variant_backend {
 
   ~backend() override {
     for (auto& lane : lanes_) stop_worker(lane);
+    std::error_code ignored;
+    std::filesystem::remove(reference_file_, ignored);
   }
 
   backend(const backend&) = delete;
@@ -688,7 +739,15 @@ class backend final : public variant_backend {
 
   json start_worker(std::size_t lane_index) {
     auto& lane = lanes_.at(lane_index);
-    const auto made = launcher_->spawn(lane.device);
+    const auto& measurement = spec_.measurement;
+    const auto made = launcher().spawn(json{{"op", "work"},
+                                            {"spec", std::filesystem::absolute(spec_.path).string()},
+                                            {"measurement", {{"min_seconds", measurement.min_seconds},
+                                                             {"max_noise", measurement.max_noise},
+                                                             {"timeout_seconds", measurement.timeout_seconds},
+                                                             {"watchdog_seconds", measurement.watchdog_seconds}}},
+                                            {"reference", std::filesystem::absolute(reference_file_).string()},
+                                            {"device", lane.device}});
     lane.pid = made.pid;
     lane.socket = made.socket;
     ++lane.restarts;
@@ -719,7 +778,7 @@ class backend final : public variant_backend {
   std::vector<std::vector<unsigned char>> reference_;
   nvrtc_compiler nvrtc_;
   std::string source_text_;
-  std::unique_ptr<zygote> launcher_;
+  std::filesystem::path reference_file_;
   std::vector<lane_state> lanes_;
   device_identity identity_;
   std::uint64_t max_threads_ = 1024;
@@ -736,13 +795,14 @@ std::unique_ptr<variant_backend> make_backend(const kernel_spec& spec, const sea
 }
 
 int count_devices_without_context() {
-  const auto answer = tunekit::detail::run_in_child(30.0, []() -> json {
-    int count = 0;
-    if (cudaGetDeviceCount(&count) != cudaSuccess) count = 0;
-    return {{"count", count}};
-  });
-  if (answer.how != tunekit::detail::child_answer::ending::answered) return 0;
-  return answer.answer.value("count", 0);
+  const auto made = launcher().spawn(json{{"op", "count"}});
+  json answer;
+  const auto got = receive_frame(made.socket, answer, clock::now() + std::chrono::seconds(30));
+  close(made.socket);
+  kill(made.pid, SIGKILL);
+  return got == received::frame ? answer.value("count", 0) : 0;
 }
+
+void start_worker_launcher() { (void)launcher(); }
 
 }  // namespace tunekit::cuda
