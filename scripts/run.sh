@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make run`: the device report and the occupancy table of the GPU found here,
-# or of sm_90 from the architecture table when there is none; on a GPU the
-# measurement engine (device ceilings, the measure bench); then the tuning
-# core replayed over recorded search spaces.
+# or of sm_90 from the architecture table when there is none; the tuning core
+# replayed over recorded search spaces; the host examples tuned end to end;
+# on a GPU the CUDA examples tuned, the example application, tunekit bench,
+# the device ceilings and the measure bench.
 set -euo pipefail
 build_dir=${1:-build}
 tunekit="$build_dir/apps/tunekit/tunekit"
@@ -55,9 +56,26 @@ echo
 echo "== tunekit tune examples/host/faults.toml --strategy brute_force --budget 100% --store $store"
 "$tunekit" tune "$examples_dir/faults.toml" --strategy brute_force --budget 100% --store "$store"
 
-# On a GPU: the device's ceilings (measured once, then from the store) and the
-# measurement engine's own checks on copy/triad kernels.
+# On a GPU: the CUDA examples tuned (NVRTC variants, a worker process per GPU),
+# the fault spec, the example application picking the tuned configuration at
+# run time and tunekit bench on it; then the device's ceilings (measured once,
+# then from the store) and the measurement engine's own checks.
 if [ "${target[0]}" = "--device" ]; then
+  cuda_examples="$(dirname "$0")/../examples/cuda"
+  echo
+  echo "== tunekit tune examples/cuda/conv2d.toml --strategy auto --budget 10% --store $store"
+  "$tunekit" tune "$cuda_examples/conv2d.toml" --strategy auto --budget 10% --store "$store"
+  echo
+  echo "== tunekit tune examples/cuda/faults.toml --strategy brute_force --budget 100% --store $store"
+  "$tunekit" tune "$cuda_examples/faults.toml" --strategy brute_force --budget 100% --store "$store"
+  if [ -x "$build_dir/tunekit_conv_app" ]; then
+    echo
+    echo "== tunekit_conv_app --store $store  (the tuned configuration, chosen at run time)"
+    "$build_dir/tunekit_conv_app" --store "$store" --source "$cuda_examples/conv2d.cu"
+  fi
+  echo
+  echo "== tunekit bench examples/cuda/conv2d.toml --store $store  (the stored best, measured longer)"
+  "$tunekit" bench "$cuda_examples/conv2d.toml" --store "$store"
   echo
   echo "== tunekit ceilings --store $store"
   "$tunekit" ceilings --store "$store"

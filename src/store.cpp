@@ -335,7 +335,9 @@ class statement {
   statement& operator=(const statement&) = delete;
 
   statement& bind(int index, std::string_view text) {
-    return checked(sqlite3_bind_text64(handle_, index, text.data(), text.size(), SQLITE_TRANSIENT, SQLITE_UTF8));
+    // An empty view may have no data pointer, which SQLite would bind as NULL.
+    const char* data = text.data() != nullptr ? text.data() : "";
+    return checked(sqlite3_bind_text64(handle_, index, data, text.size(), SQLITE_TRANSIENT, SQLITE_UTF8));
   }
   statement& bind(int index, const std::string& text) { return bind(index, std::string_view(text)); }
   statement& bind(int index, const char* text) { return bind(index, std::string_view(text)); }

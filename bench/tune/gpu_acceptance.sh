@@ -3,7 +3,8 @@
 #   tests    the CUDA backend's GPU tests and NVRTC tests
 #   faults   the CUDA fault spec, every configuration
 #   brute    the convolution brute-forced (the optimum), exported as a Kernel Tuner cache file
-#   auto     the convolution tuned with auto at 10% of the space, three seeds, fresh caches
+#   auto     the convolution tuned with auto at 239 evaluations (9.97% of the space), three seeds, fresh caches
+#   multi    the same on every GPU of the host at once (--device all), seed 1
 #   kill     kill -9 mid-session, then a rerun: nothing measured twice
 #   app      the example application (exact, nearest, fallback), tunekit bench, export-header, the cuDNN peer
 # Usage: bench/tune/gpu_acceptance.sh OUT_DIR PHASE...   (BIN: the binaries, default build/apps/tunekit etc.)
@@ -38,9 +39,14 @@ for phase in "$@"; do
     auto)
       for seed in 1 2 3; do
         rm -rf "$work/auto$seed.db"*
-        tunekit tune examples/cuda/conv2d.toml --strategy auto --budget 10% --seed $seed \
+        tunekit tune examples/cuda/conv2d.toml --strategy auto --budget "${AUTO_BUDGET:-239}" --seed $seed \
           --store "$work/auto$seed.db" --json "$out/conv_auto_seed$seed.json"
       done
+      ;;
+    multi)
+      rm -rf "$work/multi.db"*
+      tunekit tune examples/cuda/conv2d.toml --strategy auto --budget "${AUTO_BUDGET:-239}" --seed 1 --device all \
+        --store "$work/multi.db" --json "$out/conv_auto_all_gpus.json"
       ;;
     kill)
       rm -rf "$work/kill.db"*
