@@ -19,7 +19,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "detail/arguments.hpp"
 #include "tunekit/backend.hpp"
+#include "tunekit/expression.hpp"
 #include "tunekit/host/backend.hpp"
 #include "tunekit/strategy.hpp"
 #if defined(TUNEKIT_HAS_CUDA)
@@ -222,6 +224,39 @@ std::string microseconds_text(double milliseconds) {
   return text;
 }
 
+// A result's objective: `value` as shown, `rank` as the strategy sees it
+// (smaller is better: the value, or its reciprocal for a maximised metric).
+struct objective_reading {
+  double value = 0.0;
+  double rank = 0.0;
+};
+
+std::optional<objective_reading> objective_of(const kernel_spec& spec, const search_space& space, std::size_t index,
+                                              const stored_result& result) {
+  switch (spec.objective.how) {
+    case objective_spec::kind::time:
+      return objective_reading{result.value, result.value};
+    case objective_spec::kind::metric: {
+      variable_table names;
+      detail::name_configuration(names, spec, space, index);
+      names.add("time_us", result.value * 1000.0);
+      const double value = expression(spec.objective.expression, names).evaluate();
+      if (!(value > 0.0) || !std::isfinite(value)) return std::nullopt;
+      return objective_reading{value, spec.objective.maximize ? 1.0 / value : value};
+    }
+    case objective_spec::kind::energy: {
+      const auto telemetry = json::parse(result.telemetry, nullptr, false);
+      if (!telemetry.is_object() || !telemetry.contains("energy_per_run_joules") ||
+          !telemetry["energy_per_run_joules"].is_number())
+        return std::nullopt;
+      const double joules = telemetry["energy_per_run_joules"].get<double>();
+      if (!(joules > 0.0)) return std::nullopt;
+      return objective_reading{joules, joules};
+    }
+  }
+  return std::nullopt;
+}
+
 // The store's key of a session: a changed source, reference, option or
 // compiler is a new kernel.
 store_key session_key(const kernel_spec& spec, const variant_backend& backend) {
@@ -296,6 +331,8 @@ tune_report run_tuning(const kernel_spec& spec, const tune_options& options) {
   double cost = 0.0;
   std::optional<std::size_t> best_index;
   double best_ms = std::numeric_limits<double>::infinity();
+  std::optional<objective_reading> best_objective;
+  std::optional<objective_reading> baseline_objective;
 
   const auto progress = [&](std::size_t index, const stored_result& result, bool counted) {
     if (options.progress == nullptr) return;
@@ -320,17 +357,31 @@ tune_report run_tuning(const kernel_spec& spec, const tune_options& options) {
                       << failures << ", ETA " << static_cast<long long>(std::lround(eta)) << " s" << std::flush;
   };
 
-  // A result, stored or new: counted, told to the strategy, kept if best.
+  // A result, stored or new: its objective computed, counted, told to the
+  // strategy, kept if best. An ok result whose objective cannot be had (a
+  // metric that is not positive, no energy reading) is a failure to the
+  // strategy, counted as "no_objective"; the store keeps it as measured.
   const auto settle = [&](std::size_t index, const stored_result& result, bool counted) {
-    const auto evaluation = result.evaluation();
+    auto evaluation = result.evaluation();
+    std::optional<objective_reading> reading;
+    if (result.status == evaluation_status::ok) {
+      reading = objective_of(spec, space, index, result);
+      if (reading) evaluation.value = reading->rank;
+      else evaluation.status = evaluation_status::invalid_output;
+    }
     if (counted) search->observe(index, evaluation);
-    if (index == baseline && result.status == evaluation_status::ok) baseline_ms = result.value;
+    if (index == baseline && reading) {
+      baseline_ms = result.value;
+      baseline_objective = *reading;
+    }
     if (counted) {
       ++report.evaluations;
       cost += evaluation.cost;
       if (result.status != evaluation_status::ok) ++report.failures[std::string(to_string(result.status))];
-      if (evaluation.ok() && std::isfinite(evaluation.value) && evaluation.value < best_ms) {
-        best_ms = evaluation.value;
+      else if (!reading) ++report.failures["no_objective"];
+      if (reading && std::isfinite(reading->rank) && (!best_objective || reading->rank < best_objective->rank)) {
+        best_ms = result.value;
+        best_objective = *reading;
         best_index = index;
       }
     }
@@ -412,11 +463,18 @@ tune_report run_tuning(const kernel_spec& spec, const tune_options& options) {
   if (options.progress != nullptr && options.progress_is_terminal) *options.progress << '\n';
 
   if (best_index) report.best = timed(space, *best_index, best_ms);
+  if (best_objective) report.best_objective = best_objective->value;
   if (baseline_ms) {
     report.baseline = timed(space, baseline, *baseline_ms);
+    report.baseline_objective = baseline_objective->value;
     // The baseline may beat what the strategy found: then it is the best.
-    if (!report.best || *baseline_ms < report.best->time_us / 1000.0) report.best = report.baseline;
+    if (!best_objective || baseline_objective->rank < best_objective->rank) {
+      report.best = report.baseline;
+      report.best_objective = report.baseline_objective;
+    }
   }
+  report.objective = spec.objective.name;
+  report.maximize = spec.objective.maximize;
   if (report.best && report.baseline && report.best->time_us > 0.0)
     report.speedup = report.baseline->time_us / report.best->time_us;
   report.seconds = std::chrono::duration<double>(clock::now() - started).count();
@@ -478,6 +536,10 @@ std::string to_json(const tune_report& report) {
   out["best"] = configuration(report.best);
   out["baseline"] = configuration(report.baseline);
   out["speedup"] = report.speedup ? json(*report.speedup) : json(nullptr);
+  out["objective"] = {{"name", report.objective},
+                      {"goal", report.maximize ? "max" : "min"},
+                      {"best", report.best_objective ? json(*report.best_objective) : json(nullptr)},
+                      {"baseline", report.baseline_objective ? json(*report.baseline_objective) : json(nullptr)}};
   out["seconds"] = report.seconds;
   const double bound = report.bound_seconds();
   out["pipeline"] = {{"compile_threads", report.compile_threads},

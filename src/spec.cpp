@@ -223,7 +223,7 @@ kernel_spec parse_spec(std::string_view text, const std::filesystem::path& path)
     in.fail(static_cast<int>(problem.source().begin.line), std::string("not valid TOML: ") + std::string(problem.description()));
   }
   in.only_keys(root, "the spec", {"kernel", "parameters", "search", "problem", "launch", "arguments", "reference",
-                                  "measure"});
+                                  "measure", "objective"});
   kernel_spec spec;
   spec.path = path;
 
@@ -415,6 +415,41 @@ kernel_spec parse_spec(std::string_view text, const std::filesystem::path& path)
     positive("max_noise", spec.measurement.max_noise);
     positive("timeout_seconds", spec.measurement.timeout_seconds);
     positive("watchdog_seconds", spec.measurement.watchdog_seconds);
+  }
+
+  // [objective]
+  if (const auto* objective = in.table(root, "objective", false)) {
+    in.only_keys(*objective, "[objective]", {"kind", "name", "metric", "goal"});
+    const int line = static_cast<int>(objective->source().begin.line);
+    std::string kind = objective->get("metric") != nullptr ? "metric" : "time";
+    if (objective->get("kind") != nullptr) kind = in.string(*objective, "kind", "[objective]", true);
+    if (kind == "time") {
+      spec.objective.how = objective_spec::kind::time;
+    } else if (kind == "energy") {
+      spec.objective.how = objective_spec::kind::energy;
+      spec.objective.name = "energy_per_run_joules";
+      if (spec.backend != backend_kind::cuda) in.fail(line, "an energy objective needs the cuda backend (NVML)");
+    } else if (kind == "metric") {
+      spec.objective.how = objective_spec::kind::metric;
+      if (objective->get("metric") == nullptr) in.fail(line, "a metric objective needs metric = \"expression\"");
+      spec.objective.expression = in.expression_text(*objective->get("metric"), "metric");
+      if (names.find("time_us") != variable_table::npos)
+        in.fail(line, "'time_us' names the median time in a metric: rename that parameter or problem size");
+      names.add("time_us");
+      check_expression(in, static_cast<int>(objective->get("metric")->source().begin.line), spec.objective.expression,
+                       "metric", names);
+      spec.objective.name = "metric";
+    } else {
+      in.fail(*objective->get("kind"), "unknown objective kind '" + kind + "' (time, metric or energy)");
+    }
+    if (objective->get("name") != nullptr) spec.objective.name = in.string(*objective, "name", "[objective]", true);
+    if (objective->get("goal") != nullptr) {
+      const auto goal = in.string(*objective, "goal", "[objective]", true);
+      if (goal != "min" && goal != "max") in.fail(*objective->get("goal"), "goal is min or max, not '" + goal + "'");
+      if (spec.objective.how != objective_spec::kind::metric && goal == "max")
+        in.fail(*objective->get("goal"), "only a metric can be maximised");
+      spec.objective.maximize = goal == "max";
+    }
   }
 
   // The baseline must satisfy the constraints: a space without it is a spec error.

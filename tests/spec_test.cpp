@@ -129,6 +129,12 @@ TEST(Spec, EachMistakeIsOneLineNamingFileAndLine) {
       {"[reference]", "[nothing]", "unknown key 'nothing'"},
       {"A = [1, 2, 4]", "A = [1, 2, 4\n", "not valid TOML"},
       {"constraints = [\"A <= n\"]", "constraints = [\"A > 100\"]", "no configuration satisfies the constraints"},
+      {"[reference]", "[objective]\nmetric = \"n / time_ms\"\n[reference]", "metric: "},
+      {"[reference]", "[objective]\nkind = \"speed\"\n[reference]", "unknown objective kind 'speed'"},
+      {"[reference]", "[objective]\nkind = \"energy\"\n[reference]", "an energy objective needs the cuda backend"},
+      {"[reference]", "[objective]\ngoal = \"max\"\n[reference]", "only a metric can be maximised"},
+      {"[reference]", "[objective]\nmetric = \"n / time_us\"\ngoal = \"up\"\n[reference]", "goal is min or max"},
+      {"[reference]", "[objective]\nkind = \"metric\"\n[reference]", "needs metric ="},
   };
   for (const auto& each : mistakes) {
     auto text = good;
@@ -140,6 +146,19 @@ TEST(Spec, EachMistakeIsOneLineNamingFileAndLine) {
     EXPECT_EQ(message.rfind(path + ":", 0), 0u) << message;
     EXPECT_EQ(message.find('\n'), std::string::npos) << message;
   }
+}
+
+TEST(Spec, AMetricObjectiveReadsTheProblemTheParametersAndTheTime) {
+  spec_folder folder;
+  auto text = good;
+  text.replace(text.find("[reference]"), 11,
+               "[objective]\nname = \"GB/s\"\nmetric = \"4 * n * A / (time_us * 1e3)\"\ngoal = \"max\"\n[reference]");
+  const auto spec = tunekit::parse_spec(text, folder.spec_path());
+  EXPECT_EQ(spec.objective.how, tunekit::objective_spec::kind::metric);
+  EXPECT_EQ(spec.objective.name, "GB/s");
+  EXPECT_EQ(spec.objective.expression, "4 * n * A / (time_us * 1e3)");
+  EXPECT_TRUE(spec.objective.maximize);
+  EXPECT_EQ(tunekit::parse_spec(good, folder.spec_path()).objective.how, tunekit::objective_spec::kind::time);
 }
 
 TEST(Spec, UnknownKeysPointAtTheirLine) {

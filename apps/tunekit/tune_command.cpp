@@ -72,6 +72,10 @@ int run_tune(const tune_command_options& options, std::ostream& out) {
   if (report.baseline)
     out << fmt::format("baseline  {:12.3f} us  {}\n", report.baseline->time_us, config_text(*report.baseline));
   if (report.speedup) out << fmt::format("speedup   {:.2f}x (baseline time / best time)\n", *report.speedup);
+  if (report.objective != "time" && report.best_objective)
+    out << fmt::format("objective {} ({}): best {:.4g}, baseline {}\n", report.objective, report.maximize ? "max" : "min",
+                       *report.best_objective,
+                       report.baseline_objective ? fmt::format("{:.4g}", *report.baseline_objective) : "none");
   if (report.measured > 0)
     out << fmt::format("wall      {:.1f} s; bound 1.2 x max(compile {:.1f} s / {} threads, measure {:.1f} s / {} lanes) = {:.1f} s\n",
                        report.seconds, report.compile_seconds, report.compile_threads, report.measure_seconds,

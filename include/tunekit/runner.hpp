@@ -68,6 +68,12 @@ struct tune_report {
   std::optional<timed_configuration> baseline;
   std::optional<double> speedup;  ///< baseline time / best time
   double seconds = 0.0;           ///< wall time of the session
+  /// The spec's objective (the time unless it names a metric or energy)
+  /// and its values for the best configuration and the baseline.
+  std::string objective = "time";
+  bool maximize = false;
+  std::optional<double> best_objective;
+  std::optional<double> baseline_objective;
 
   /// The pipeline's account, over this run's new measurements.
   std::size_t compile_threads = 0;
@@ -113,7 +119,7 @@ struct bench_report {
 /// The report as the JSON contract of `tunekit tune --json`:
 /// {"kernel", "device", "problem": {...}, "evaluations", "measured", "failures": {class: count},
 ///  "best": {"config": {...}, "time_us"}, "baseline": {"config": {...}, "time_us"}, "speedup",
-///  "seconds", "pipeline": {"compile_threads", "lanes", "compiled", "compile_seconds",
+///  "objective": {"name", "goal", "best", "baseline"}, "seconds", "pipeline": {"compile_threads", "lanes", "compiled", "compile_seconds",
 ///  "measure_seconds", "bound_seconds", "wall_over_bound"}}.
 [[nodiscard]] std::string to_json(const tune_report& report);
 

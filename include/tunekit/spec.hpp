@@ -30,6 +30,10 @@
 //   [reference]
 //   function = "matmul_reference"
 //   tolerance = { absolute = 1e-4, relative = 1e-4 }
+//   [objective]                       # default: the time
+//   name = "GFLOP/s"
+//   metric = "2 * n^3 / (time_us * 1e3)"
+//   goal = "max"                      # or kind = "energy" (joules per run, cuda)
 //
 //   auto spec = tunekit::load_spec("examples/host/matmul.toml");
 //   auto space = tunekit::search_space::enumerate(tunekit::space_of(spec));
@@ -101,6 +105,21 @@ struct measure_settings {
   double watchdog_seconds = 10.0;  ///< a variant still running after this is a timeout
 };
 
+/// What the search minimises or maximises. Every result stores its time;
+/// the objective is computed from it (and from the telemetry), so one store
+/// serves several objectives.
+struct objective_spec {
+  enum class kind {
+    time,    ///< the median time, smaller is better
+    metric,  ///< `expression` of the problem size, the parameters and time_us (the median, µs)
+    energy,  ///< joules per run, from NVML's energy counter (cuda only)
+  };
+  kind how = kind::time;
+  std::string name = "time";
+  std::string expression;  ///< metric only
+  bool maximize = false;   ///< metric only: "goal = max" (GFLOP/s, GB/s)
+};
+
 struct kernel_spec {
   std::filesystem::path path;  ///< the spec file; relative paths in it are relative to its folder
   std::string name;
@@ -133,6 +152,7 @@ struct kernel_spec {
   tolerance accuracy;
 
   measure_settings measurement;
+  objective_spec objective;
 
   /// The problem size as JSON text, {"n": 256}: the store's problem key.
   [[nodiscard]] std::string problem_text() const;

@@ -50,6 +50,12 @@ TEST(HostRunner, MatmulFindsASpeedupAndASecondRunMeasuresNothing) {
   for (const char* key : {"device", "problem", "best", "baseline"}) EXPECT_TRUE(first.contains(key)) << key;
   EXPECT_GT(first["best"]["time_us"].get<double>(), 0.0);
   EXPECT_EQ(first["baseline"]["config"], nlohmann::json({{"ORDER", 0}, {"THREADS", 1}, {"TILE", 8}}));
+  // The spec ranks by GFLOP/s = 2 n^3 / time: the best has the most, and the figure is the time's.
+  EXPECT_EQ(first["objective"]["name"], "GFLOP/s");
+  EXPECT_EQ(first["objective"]["goal"], "max");
+  EXPECT_NEAR(first["objective"]["best"].get<double>(), 2.0 * 256 * 256 * 256 / (first["best"]["time_us"].get<double>() * 1e3),
+              1e-9 * first["objective"]["best"].get<double>());
+  EXPECT_GT(first["objective"]["best"].get<double>(), first["objective"]["baseline"].get<double>());
 
   const auto second_json = (dir / "second.json").string();
   result = tunekit::testing::run_cli({"tune", spec, "--budget", "20", "--store", store, "--json", second_json});
