@@ -2,6 +2,7 @@
 // Typed exceptions of tunekit. Expected failures of a kernel configuration are
 // results, not exceptions; these are for misuse and for the platform failing.
 
+#include <cstddef>
 #include <stdexcept>
 #include <string>
 
@@ -31,6 +32,18 @@ class cuda_error : public error {
 
  private:
   int code_;
+};
+
+/// A pool could not get memory: even after releasing what it had cached
+/// and trying once more. requested() is the allocation's size in bytes.
+class out_of_memory : public error {
+ public:
+  out_of_memory(std::size_t requested, const std::string& message) : error(message), requested_(requested) {}
+
+  [[nodiscard]] std::size_t requested() const noexcept { return requested_; }
+
+ private:
+  std::size_t requested_;
 };
 
 }  // namespace tunekit
