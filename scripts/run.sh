@@ -79,6 +79,12 @@ if [ "${target[0]}" = "--device" ]; then
   echo
   echo "== tunekit ceilings --store $store"
   "$tunekit" ceilings --store "$store"
+  memory_bench="$build_dir/bench/tunekit_memory_bench"
+  if [ -x "$memory_bench" ]; then
+    echo
+    echo "== tunekit_memory_bench --pipeline-gib 2 --out $build_dir/memory  (pools vs cudaMalloc/cudaMallocAsync, the streaming pipeline)"
+    "$memory_bench" --pipeline-gib 2 --out "$build_dir/memory"
+  fi
   measure_bench="$build_dir/bench/tunekit_measure_bench"
   if [ -x "$measure_bench" ]; then
     echo

@@ -96,10 +96,11 @@ TEST(PipelineGpu, AnOutputHalfTheInputAndBadSizes) {
   for (std::size_t i = 0; i < pairs; ++i) wrong += out[i] != in[2 * i] + in[2 * i + 1];
   EXPECT_EQ(wrong, 0u);
 
-  // 3 bytes out per 4 in: a 1 MiB + 2 byte input does not divide.
-  std::vector<char> odd_in((std::size_t{1} << 20) + 2);
-  std::vector<char> odd_out(odd_in.size() * 3 / 4);
-  EXPECT_THROW((void)pipeline.run(odd_in.data(), odd_in.size(), odd_out.data(), odd_out.size(), launch_affine),
+  // One output byte per three input bytes: a 1 MiB chunk has no whole output.
+  std::vector<char> odd_in(std::size_t{3} << 20);
+  std::vector<char> odd_out(std::size_t{1} << 20);
+  tc::stream_pipeline odd({.chunk_bytes = std::size_t{1} << 20, .depth = 3});
+  EXPECT_THROW((void)odd.run(odd_in.data(), odd_in.size(), odd_out.data(), odd_out.size(), launch_affine),
                tunekit::invalid_argument);
   EXPECT_THROW(tc::stream_pipeline({.chunk_bytes = 0}), tunekit::invalid_argument);
   EXPECT_THROW(tc::stream_pipeline({.depth = 0}), tunekit::invalid_argument);

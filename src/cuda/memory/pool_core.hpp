@@ -43,7 +43,9 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <atomic>
 #include <mutex>
+#include <thread>
 #include <optional>
 #include <set>
 #include <unordered_map>
@@ -222,6 +224,26 @@ struct pool_layout {
   std::size_t streams = 0;        ///< streams with a cache
 };
 
+/// A lock for critical sections of a few dozen instructions: one atomic
+/// exchange to take it, a store to give it back (a std::mutex costs twice
+/// that uncontended, which is most of a cached allocation). A waiter spins on
+/// a plain load, then yields: the pool's slow paths (cudaMalloc, a device
+/// synchronisation) hold it for long.
+class spin_lock {
+ public:
+  void lock() noexcept {
+    for (unsigned spins = 0; locked_.exchange(true, std::memory_order_acquire); ) {
+      while (locked_.load(std::memory_order_relaxed)) {
+        if (++spins > 64) std::this_thread::yield();
+      }
+    }
+  }
+  void unlock() noexcept { locked_.store(false, std::memory_order_release); }
+
+ private:
+  std::atomic<bool> locked_{false};
+};
+
 /// The device pool without CUDA. Thread-safe: one mutex, held briefly on the
 /// fast path and across platform calls on the slow paths.
 class pool_core {
@@ -265,7 +287,7 @@ class pool_core {
 
   pool_platform& platform_;
   pool_core_options options_;
-  mutable std::mutex mutex_;
+  mutable spin_lock mutex_;
   coalescing_arena small_;  ///< chunks carved into size-class blocks
   coalescing_arena large_;  ///< chunks for requests above largest_class_bytes
   std::vector<std::unique_ptr<stream_cache>> streams_;
