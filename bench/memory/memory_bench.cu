@@ -412,6 +412,18 @@ int main(int argc, char** argv) {
                   depth, result.wall_seconds, result.to_device_gbps(), result.to_host_gbps(), result.efficiency(),
                   result.throughput_gbps(), wrong);
     }
+    // The chunk size and depth, tuned by tunekit's tuner over this run.
+    {
+      std::vector<std::size_t> sizes;
+      for (std::size_t mib = 8; mib <= 256; mib *= 2) sizes.push_back(mib << 20);
+      const auto tuned = tc::tune_pipeline({.device = 0}, in, total, out, total, work, sizes, {2, 3, 4}, "brute_force", 0, &staging);
+      report["pipeline_tuning"] = {{"chunk_bytes", tuned.chunk_bytes}, {"depth", tuned.depth},
+                                   {"wall_seconds", tuned.best.wall_seconds}, {"efficiency", tuned.best.efficiency()},
+                                   {"evaluations", tuned.evaluations}, {"trials", json::parse(tuned.trials)},
+                                   {"sampled_outputs_wrong", sample_wrong(in, out)}};
+      std::printf("pipeline tuned: chunk %zu MiB, depth %zu, wall %.3f s, eta %.3f (%zu evaluations)\n",
+                  tuned.chunk_bytes >> 20, tuned.depth, tuned.best.wall_seconds, tuned.best.efficiency(), tuned.evaluations);
+    }
     staging.deallocate(in, total);
     staging.deallocate(out, total);
     staging.release();

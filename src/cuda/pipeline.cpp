@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstring>
 #include <exception>
+#include <limits>
 #include <numeric>
 #include <thread>
 #include <vector>
@@ -14,6 +15,9 @@
 
 #include "cuda/detail/cuda_check.hpp"
 #include "tunekit/error.hpp"
+#include "tunekit/search_space.hpp"
+#include "tunekit/strategy.hpp"
+#include "tunekit/tuner.hpp"
 
 namespace tunekit::cuda {
 
@@ -137,33 +141,42 @@ stream_pipeline::~stream_pipeline() {
 
 const pipeline_options& stream_pipeline::options() const { return state_->options; }
 
-pipeline_report stream_pipeline::run(const void* input, std::size_t input_bytes, void* output,
-                                     std::size_t output_bytes, const chunk_function& work) {
+// What the core loop needs from a run over an array or a generator: chunk
+// i's input (0 bytes: no more), and what to do with a staged output.
+struct stream_pipeline::chunk_plan {
+  std::size_t chunk_bytes = 0;   ///< input capacity of a chunk
+  std::size_t per_in = 1;        ///< output bytes = input bytes / per_in * per_out
+  std::size_t per_out = 1;
+  bool stage_input = false;      ///< inputs arrive in the slot's pinned buffer
+  bool stage_output = false;     ///< outputs land in the slot's pinned buffer
+  /// Chunk `index`'s input: fills `chunk.input_bytes`/`input_offset` and
+  /// returns where the bytes are (the slot's staging buffer when staged).
+  std::function<const void*(pipeline_chunk& chunk, void* staging)> produce;
+  /// Where chunk's output goes when not staged.
+  std::function<void*(const pipeline_chunk& chunk)> destination;
+  /// A staged output, back on the host.
+  std::function<void(const pipeline_chunk& chunk, const void* staged)> consume;
+};
+
+pipeline_report stream_pipeline::run_chunks(const chunk_plan& plan, const chunk_function& work,
+                                            std::size_t known_chunks) {
   auto& s = *state_;
   const auto& options = s.options;
-  if (input_bytes == 0) return {};
-  // Chunk outputs are output_bytes / input_bytes of their input: whole bytes each.
-  const std::size_t common = std::gcd(input_bytes, output_bytes);
-  const std::size_t per_in = input_bytes / common;  // output_bytes / input_bytes = per_out / per_in
-  const std::size_t per_out = output_bytes / common;
   const auto output_of = [&](std::size_t bytes) -> std::size_t {
-    if (bytes % per_in != 0)
+    if (bytes % plan.per_in != 0)
       throw invalid_argument("pipeline: a chunk of " + std::to_string(bytes) + " input bytes has no whole number of output bytes");
-    return bytes / per_in * per_out;
+    return bytes / plan.per_in * plan.per_out;
   };
-  const std::size_t chunk_bytes = std::min(options.chunk_bytes, input_bytes);
-  const std::size_t chunks = (input_bytes + chunk_bytes - 1) / chunk_bytes;
+  const std::size_t chunk_bytes = plan.chunk_bytes;
   const std::size_t chunk_output_bytes = output_of(chunk_bytes);
-  (void)output_of(input_bytes - (chunks - 1) * chunk_bytes);
-  const std::size_t depth = std::min(options.depth, chunks);
+  const std::size_t depth = std::max<std::size_t>(1, std::min(options.depth, known_chunks));
   TUNEKIT_CUDA_CHECK(cudaSetDevice(options.device));
 
   pipeline_report report;
-  report.chunks = chunks;
   report.depth = depth;
-  report.input_staged = !is_pinned(input);
-  report.output_staged = output_bytes > 0 && !is_pinned(output);
-  if ((report.input_staged || report.output_staged) && s.staging == nullptr) {
+  report.input_staged = plan.stage_input;
+  report.output_staged = plan.stage_output;
+  if ((plan.stage_input || plan.stage_output) && s.staging == nullptr) {
     s.own_staging = std::make_unique<pinned_pool>();
     s.staging = s.own_staging.get();
   }
@@ -196,8 +209,8 @@ pipeline_report stream_pipeline::run(const void* input, std::size_t input_bytes,
         TUNEKIT_CUDA_CHECK(cudaMalloc(&each.device_input, chunk_bytes));
         if (chunk_output_bytes > 0) TUNEKIT_CUDA_CHECK(cudaMalloc(&each.device_output, chunk_output_bytes));
       }
-      if (report.input_staged) each.staging_input = s.staging->allocate(chunk_bytes);
-      if (report.output_staged) each.staging_output = s.staging->allocate(chunk_output_bytes);
+      if (plan.stage_input) each.staging_input = s.staging->allocate(chunk_bytes);
+      if (plan.stage_output && chunk_output_bytes > 0) each.staging_output = s.staging->allocate(chunk_output_bytes);
       for (auto& event : each.events) TUNEKIT_CUDA_CHECK(cudaEventCreate(&event));
     }
     // Device memory from a pool may be in use on its stream until now.
@@ -205,42 +218,41 @@ pipeline_report stream_pipeline::run(const void* input, std::size_t input_bytes,
 
     const auto started = clock::now();
     double staging_seconds = 0.0;
-    // Waits for a slot's chunk, adds its stage times, drains staged output.
+    const auto timed_host = [&](auto&& body) {
+      const auto copy_start = clock::now();
+      body();
+      staging_seconds += std::chrono::duration<double>(clock::now() - copy_start).count();
+    };
+    // Waits for a slot's chunk, adds its stage times, hands staged output on.
     const auto retire = [&](slot& each) {
       if (!each.busy) return;
       TUNEKIT_CUDA_CHECK(cudaEventSynchronize(each.events[5]));
       report.to_device_seconds += elapsed_seconds(each.events[0], each.events[1]);
       report.compute_seconds += elapsed_seconds(each.events[2], each.events[3]);
       if (each.chunk.output_bytes > 0) report.to_host_seconds += elapsed_seconds(each.events[4], each.events[5]);
-      if (report.output_staged && each.chunk.output_bytes > 0) {
-        const auto copy_start = clock::now();
-        parallel_copy(static_cast<char*>(output) + each.chunk.output_offset, each.staging_output,
-                      each.chunk.output_bytes, options.staging_threads);
-        staging_seconds += std::chrono::duration<double>(clock::now() - copy_start).count();
-      }
+      if (plan.stage_output && each.chunk.output_bytes > 0)
+        timed_host([&] { plan.consume(each.chunk, each.staging_output); });
       each.busy = false;
     };
 
-    for (std::size_t i = 0; i < chunks; ++i) {
+    std::size_t i = 0;
+    std::size_t output_offset = 0;
+    for (;; ++i) {
       auto& each = slots[i % depth];
       retire(each);  // the slot's previous chunk is back: its buffers and events are free
       auto& chunk = each.chunk;
       chunk.index = i;
-      chunk.input_offset = i * chunk_bytes;
-      chunk.input_bytes = std::min(chunk_bytes, input_bytes - chunk.input_offset);
-      chunk.output_offset = i * chunk_output_bytes;
-      chunk.output_bytes = output_of(chunk.input_bytes);
       chunk.input = each.device_input;
       chunk.output = each.device_output;
-      const auto* source = static_cast<const char*>(input) + chunk.input_offset;
-      if (report.input_staged) {
-        const auto copy_start = clock::now();
-        parallel_copy(each.staging_input, source, chunk.input_bytes, options.staging_threads);
-        staging_seconds += std::chrono::duration<double>(clock::now() - copy_start).count();
-        source = static_cast<const char*>(each.staging_input);
-      }
-      auto* destination = report.output_staged ? static_cast<char*>(each.staging_output)
-                                               : static_cast<char*>(output) + chunk.output_offset;
+      const void* source = nullptr;
+      if (plan.stage_input) timed_host([&] { source = plan.produce(chunk, each.staging_input); });
+      else source = plan.produce(chunk, nullptr);
+      if (chunk.input_bytes == 0) break;
+      if (chunk.input_bytes > chunk_bytes) throw invalid_argument("pipeline: a chunk larger than chunk_bytes");
+      chunk.output_offset = output_offset;
+      chunk.output_bytes = output_of(chunk.input_bytes);
+      output_offset += chunk.output_bytes;
+      void* destination = plan.stage_output ? each.staging_output : plan.destination(chunk);
       // To the device, then the work once it is there, then back once done.
       TUNEKIT_CUDA_CHECK(cudaEventRecord(each.events[0], s.streams[0]));
       TUNEKIT_CUDA_CHECK(cudaMemcpyAsync(each.device_input, source, chunk.input_bytes, cudaMemcpyHostToDevice, s.streams[0]));
@@ -260,8 +272,9 @@ pipeline_report stream_pipeline::run(const void* input, std::size_t input_bytes,
       report.bytes_to_device += chunk.input_bytes;
       report.bytes_to_host += chunk.output_bytes;
     }
+    report.chunks = i;
     // The last chunks, oldest first.
-    for (std::size_t i = chunks > depth ? chunks - depth : 0; i < chunks; ++i) retire(slots[i % depth]);
+    for (std::size_t k = i > depth ? i - depth : 0; k < i; ++k) retire(slots[k % depth]);
     report.wall_seconds = std::chrono::duration<double>(clock::now() - started).count();
     report.staging_seconds = staging_seconds;
   } catch (...) {
@@ -271,6 +284,115 @@ pipeline_report stream_pipeline::run(const void* input, std::size_t input_bytes,
   }
   free_slots();
   return report;
+}
+
+pipeline_report stream_pipeline::run(const void* input, std::size_t input_bytes, void* output,
+                                     std::size_t output_bytes, const chunk_function& work) {
+  const auto& options = state_->options;
+  if (input_bytes == 0) return {};
+  chunk_plan plan;
+  const std::size_t common = std::gcd(input_bytes, output_bytes);
+  plan.per_in = input_bytes / common;  // output_bytes / input_bytes = per_out / per_in
+  plan.per_out = output_bytes / common;
+  plan.chunk_bytes = std::min(options.chunk_bytes, input_bytes);
+  const std::size_t chunks = (input_bytes + plan.chunk_bytes - 1) / plan.chunk_bytes;
+  // Every chunk, the last included, must have whole output bytes: checked before anything runs.
+  for (const std::size_t bytes : {plan.chunk_bytes, input_bytes - (chunks - 1) * plan.chunk_bytes})
+    if (bytes % plan.per_in != 0)
+      throw invalid_argument("pipeline: a chunk of " + std::to_string(bytes) + " input bytes has no whole number of output bytes");
+  plan.stage_input = !is_pinned(input);
+  plan.stage_output = output_bytes > 0 && !is_pinned(output);
+  const std::size_t threads = options.staging_threads;
+  plan.produce = [&](pipeline_chunk& chunk, void* staging) -> const void* {
+    chunk.input_offset = chunk.index * plan.chunk_bytes;
+    chunk.input_bytes = chunk.input_offset < input_bytes ? std::min(plan.chunk_bytes, input_bytes - chunk.input_offset) : 0;
+    const auto* from = static_cast<const char*>(input) + chunk.input_offset;
+    if (staging == nullptr || chunk.input_bytes == 0) return from;
+    parallel_copy(staging, from, chunk.input_bytes, threads);
+    return staging;
+  };
+  plan.destination = [&](const pipeline_chunk& chunk) -> void* { return static_cast<char*>(output) + chunk.output_offset; };
+  plan.consume = [&](const pipeline_chunk& chunk, const void* staged) {
+    parallel_copy(static_cast<char*>(output) + chunk.output_offset, staged, chunk.output_bytes, threads);
+  };
+  return run_chunks(plan, work, chunks);
+}
+
+pipeline_report stream_pipeline::run(const chunk_source& source, const chunk_sink& sink, const chunk_function& work,
+                                     std::size_t output_numerator, std::size_t output_denominator) {
+  if (output_denominator == 0) throw invalid_argument("pipeline: an output ratio with denominator 0");
+  chunk_plan plan;
+  const std::size_t common = std::gcd(output_numerator, output_denominator);
+  plan.per_in = output_denominator / std::max<std::size_t>(common, 1);
+  plan.per_out = output_numerator / std::max<std::size_t>(common, 1);
+  plan.chunk_bytes = state_->options.chunk_bytes;
+  if (plan.chunk_bytes % plan.per_in != 0)
+    throw invalid_argument("pipeline: chunk_bytes has no whole number of output bytes");
+  plan.stage_input = true;
+  plan.stage_output = plan.per_out > 0;
+  std::size_t offset = 0;
+  plan.produce = [&](pipeline_chunk& chunk, void* staging) -> const void* {
+    chunk.input_offset = offset;
+    chunk.input_bytes = source(chunk.index, staging, plan.chunk_bytes);
+    offset += chunk.input_bytes;
+    return staging;
+  };
+  plan.destination = [](const pipeline_chunk&) -> void* { return nullptr; };
+  plan.consume = [&](const pipeline_chunk& chunk, const void* staged) { sink(chunk, staged); };
+  return run_chunks(plan, work, state_->options.depth);
+}
+
+pipeline_tuning tune_pipeline(const pipeline_options& base, const void* input, std::size_t input_bytes, void* output,
+                              std::size_t output_bytes, const chunk_function& work,
+                              const std::vector<std::size_t>& chunk_sizes, const std::vector<std::size_t>& depths,
+                              const std::string& strategy, std::size_t evaluations, pinned_pool* staging,
+                              device_memory_resource* device_memory) {
+  if (chunk_sizes.empty() || depths.empty()) throw invalid_argument("tune_pipeline: no chunk sizes or no depths");
+  space_definition definition;
+  const auto values = [](const std::vector<std::size_t>& from) {
+    std::vector<parameter_value> out;
+    for (const auto each : from) out.emplace_back(static_cast<std::int64_t>(each));
+    return out;
+  };
+  definition.parameters = {{"chunk_bytes", values(chunk_sizes)}, {"depth", values(depths)}};
+  const auto space = search_space::enumerate(definition);
+  auto search = make_strategy(strategy);
+  nlohmann::json trials = nlohmann::json::array();
+  pipeline_tuning found;
+  double best_wall = std::numeric_limits<double>::infinity();
+  const auto evaluate = [&](std::size_t index) -> evaluation_result {
+    const auto configuration = space.at(index);
+    pipeline_options options = base;
+    options.chunk_bytes = chunk_sizes[configuration.value_indices[0]];
+    options.depth = depths[configuration.value_indices[1]];
+    nlohmann::json trial = {{"chunk_bytes", options.chunk_bytes}, {"depth", options.depth}};
+    try {
+      stream_pipeline pipeline(options, staging, device_memory);
+      (void)pipeline.run(input, input_bytes, output, output_bytes, work);
+      const auto report = pipeline.run(input, input_bytes, output, output_bytes, work);
+      trial["wall_seconds"] = report.wall_seconds;
+      trial["efficiency"] = report.efficiency();
+      trials.push_back(trial);
+      if (report.wall_seconds < best_wall) {
+        best_wall = report.wall_seconds;
+        found.chunk_bytes = options.chunk_bytes;
+        found.depth = options.depth;
+        found.best = report;
+      }
+      return {evaluation_status::ok, report.wall_seconds * 1000.0, report.wall_seconds * 2000.0};
+    } catch (const invalid_argument& problem) {
+      trial["failed"] = problem.what();
+      trials.push_back(trial);
+      return {evaluation_status::launch_error, 0.0, 0.0};
+    }
+  };
+  budget limit;
+  if (evaluations > 0) limit.evaluations = evaluations;
+  const auto run = tune(*search, space, evaluate, limit, 0);
+  found.evaluations = run.evaluations;
+  found.trials = trials.dump();
+  if (found.depth == 0) throw invalid_argument("tune_pipeline: no chunk size and depth ran");
+  return found;
 }
 
 }  // namespace tunekit::cuda

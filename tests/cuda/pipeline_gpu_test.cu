@@ -124,4 +124,52 @@ TEST(PipelineGpu, AFailingChunkFunctionPropagatesAndLeavesNothingAllocated) {
   EXPECT_EQ(staging.statistics().current_count, 0u);
 }
 
+TEST(PipelineGpu, AGeneratorFeedsChunksAndASinkTakesThemInOrder) {
+  if (!have_device()) GTEST_SKIP() << "no CUDA device";
+  const std::size_t chunk = std::size_t{1} << 20;
+  const std::size_t total = 13 * chunk + 4096;  // 14 chunks, the last short
+  tc::stream_pipeline pipeline({.chunk_bytes = chunk, .depth = 3});
+  std::size_t produced = 0;
+  std::size_t next_expected = 0;
+  std::size_t wrong = 0;
+  const auto report = pipeline.run(
+      [&](std::size_t index, void* buffer, std::size_t capacity) -> std::size_t {
+        const std::size_t bytes = std::min(capacity, total - produced);
+        auto* values = static_cast<float*>(buffer);
+        for (std::size_t i = 0; i < bytes / sizeof(float); ++i) values[i] = static_cast<float>((index * 7 + i) % 1000);
+        produced += bytes;
+        return bytes;
+      },
+      [&](const tc::pipeline_chunk& done, const void* output) {
+        EXPECT_EQ(done.index, next_expected++);
+        const auto* values = static_cast<const float*>(output);
+        for (std::size_t i = 0; i < done.output_bytes / sizeof(float); ++i)
+          wrong += values[i] != 2.0f * static_cast<float>((done.index * 7 + i) % 1000) + 1.0f;
+      },
+      launch_affine);
+  EXPECT_EQ(report.chunks, 14u);
+  EXPECT_EQ(next_expected, 14u);
+  EXPECT_EQ(report.bytes_to_device, total);
+  EXPECT_EQ(report.bytes_to_host, total);
+  EXPECT_EQ(wrong, 0u);
+}
+
+TEST(PipelineGpu, TheTunerPicksAChunkSizeAndDepthThatOverlap) {
+  if (!have_device()) GTEST_SKIP() << "no CUDA device";
+  tc::pinned_pool staging;
+  const std::size_t bytes = std::size_t{64} << 20;
+  auto* in = static_cast<float*>(staging.allocate(bytes));
+  auto* out = static_cast<float*>(staging.allocate(bytes));
+  std::fill(in, in + bytes / sizeof(float), 1.5f);
+  const auto tuned = tc::tune_pipeline({}, in, bytes, out, bytes, launch_affine,
+                                       {std::size_t{1} << 20, std::size_t{4} << 20, std::size_t{16} << 20}, {1, 3},
+                                       "brute_force", 0, &staging);
+  EXPECT_EQ(tuned.evaluations, 6u);
+  EXPECT_EQ(tuned.depth, 3u) << tuned.trials;  // overlapping beats serial for a copy-bound run
+  EXPECT_GT(tuned.best.wall_seconds, 0.0);
+  EXPECT_EQ(out[bytes / sizeof(float) - 1], 4.0f);
+  staging.deallocate(in, bytes);
+  staging.deallocate(out, bytes);
+}
+
 }  // namespace

@@ -20,6 +20,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "tunekit/cuda/memory/pinned_pool.hpp"
 #include "tunekit/cuda/memory/resource.hpp"
@@ -46,6 +47,14 @@ struct pipeline_chunk {
 
 /// Queues the work of one chunk on `stream` (kernel launches; no synchronisation).
 using chunk_function = std::function<void(const pipeline_chunk& chunk, stream_handle stream)>;
+
+/// A generator of input: writes chunk `index` (at most `capacity` bytes) into
+/// `buffer` (page-locked, the pipeline's) and returns its size; 0 ends the input.
+using chunk_source = std::function<std::size_t(std::size_t index, void* buffer, std::size_t capacity)>;
+
+/// Takes chunk's output, `chunk.output_bytes` at `output` (page-locked, valid
+/// during the call only), in chunk order.
+using chunk_sink = std::function<void(const pipeline_chunk& chunk, const void* output)>;
 
 /// What one run did. Stage totals are GPU time from events around each
 /// chunk's copy or work; staging is host time spent copying pageable data.
@@ -90,11 +99,41 @@ class stream_pipeline {
   pipeline_report run(const void* input, std::size_t input_bytes, void* output, std::size_t output_bytes,
                       const chunk_function& work);
 
+  /// Runs `work` over chunks a generator makes, handing each output to
+  /// `sink`; a chunk's output is output_numerator / output_denominator times
+  /// its input. The generator runs on this thread while earlier chunks are on
+  /// the GPU, so making input overlaps the transfers and the work.
+  pipeline_report run(const chunk_source& source, const chunk_sink& sink, const chunk_function& work,
+                      std::size_t output_numerator = 1, std::size_t output_denominator = 1);
+
   [[nodiscard]] const pipeline_options& options() const;
 
  private:
   struct state;
+  struct chunk_plan;
+  pipeline_report run_chunks(const chunk_plan& plan, const chunk_function& work, std::size_t known_chunks);
   std::unique_ptr<state> state_;
 };
+
+/// What tune_pipeline found: the fastest chunk size and depth, its report,
+/// and every trial as JSON ([{"chunk_bytes", "depth", "wall_seconds"}, ...]).
+struct pipeline_tuning {
+  std::size_t chunk_bytes = 0;
+  std::size_t depth = 0;
+  pipeline_report best;
+  std::size_t evaluations = 0;
+  std::string trials = "[]";
+};
+
+/// Tunes the chunk size and depth of a run with tunekit's tuner: `strategy`
+/// (brute_force, auto, ...) over chunk_sizes x depths, at most `evaluations`
+/// of them (0: every one), each timed by its second run (the first warms
+/// buffers and pools). Chunk sizes giving no whole output are failures.
+[[nodiscard]] pipeline_tuning tune_pipeline(const pipeline_options& base, const void* input, std::size_t input_bytes,
+                                            void* output, std::size_t output_bytes, const chunk_function& work,
+                                            const std::vector<std::size_t>& chunk_sizes,
+                                            const std::vector<std::size_t>& depths,
+                                            const std::string& strategy = "brute_force", std::size_t evaluations = 0,
+                                            pinned_pool* staging = nullptr, device_memory_resource* device_memory = nullptr);
 
 }  // namespace tunekit::cuda
