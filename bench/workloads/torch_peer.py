@@ -1,0 +1,43 @@
+"""The PyTorch peers of the suite's first workloads, measured on the GPU the
+tuned kernels ran on: torch.add (c = a + b) and torch.dot (float32) at the
+seed and large sizes. Median of 200 launches timed with CUDA events, after
+warm-up; the inputs are uniform random. Prints one JSON object."""
+import json
+import sys
+
+import torch
+
+
+def median_ms(body, runs=200):
+    for _ in range(20):
+        body()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(runs):
+        start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        body()
+        stop.record()
+        stop.synchronize()
+        times.append(start.elapsed_time(stop))
+    times.sort()
+    return times[len(times) // 2]
+
+
+def main():
+    out = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "workloads": []}
+    for n in (100_000, 2 ** 28):
+        a = torch.rand(n, device="cuda") * 2 - 1
+        b = torch.rand(n, device="cuda") * 2 - 1
+        c = torch.empty_like(a)
+        out["workloads"].append({"name": "vector_add", "n": n, "peer": "torch.add(a, b, out=c)",
+                                 "median_ms": median_ms(lambda: torch.add(a, b, out=c))})
+        out["workloads"].append({"name": "dot_product", "n": n, "peer": "torch.dot(a, b) (float32)",
+                                 "median_ms": median_ms(lambda: torch.dot(a, b))})
+        del a, b, c
+    json.dump(out, sys.stdout, indent=1)
+    print()
+
+
+if __name__ == "__main__":
+    main()
