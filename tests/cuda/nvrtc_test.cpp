@@ -3,12 +3,14 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
 
 #include "temp_dir.hpp"
+#include "tunekit/spec.hpp"
 
 namespace {
 
@@ -82,5 +84,47 @@ TEST(Nvrtc, AFunctionTheSourceLacksIsAFailureNamingIt) {
 }
 
 TEST(Nvrtc, VersionNamesNvrtc) { EXPECT_EQ(tc::nvrtc_compiler::version().rfind("NVRTC ", 0), 0u); }
+
+}  // namespace
+
+// Every CUDA spec the repository ships (examples and the workload suite)
+// reads cleanly and its baseline variant compiles with NVRTC for sm_90.
+namespace {
+
+TEST(ShippedSpecs, EveryCudaSpecLoadsAndItsBaselineCompiles) {
+  namespace fs = std::filesystem;
+  tunekit::test::temp_dir dir;
+  const tc::nvrtc_compiler compiler(dir.path());
+  std::size_t checked = 0;
+  for (const char* folder : {"examples/cuda", "kernels"}) {
+    for (const auto& entry : fs::recursive_directory_iterator(fs::path(TUNEKIT_SOURCE_DIR) / folder)) {
+      if (entry.path().extension() != ".toml") continue;
+      SCOPED_TRACE(entry.path().string());
+      const auto spec = tunekit::load_spec(entry.path());
+      if (spec.backend != tunekit::backend_kind::cuda) continue;
+      tc::nvrtc_request request;
+      request.source = file_bytes(spec.source);
+      request.name = spec.source.filename().string();
+      request.function = spec.function;
+      for (const auto& [name, value] : spec.baseline) {
+        request.defines.emplace_back(name, tunekit::to_string(value));
+        // A template name expression takes the baseline's values too.
+        for (auto at = request.function.find(name); at != std::string::npos; at = request.function.find(name, at + 1)) {
+          const bool word_start = at == 0 || !(std::isalnum(static_cast<unsigned char>(request.function[at - 1])) || request.function[at - 1] == '_');
+          const std::size_t end = at + name.size();
+          const bool word_end = end >= request.function.size() ||
+                                !(std::isalnum(static_cast<unsigned char>(request.function[end])) || request.function[end] == '_');
+          if (word_start && word_end) request.function.replace(at, name.size(), tunekit::to_string(value));
+        }
+      }
+      request.options = spec.compile_options;
+      request.include_directories = {spec.source.parent_path()};
+      const auto compiled = compiler.compile(request);
+      EXPECT_TRUE(compiled.ok) << compiled.log;
+      ++checked;
+    }
+  }
+  EXPECT_GE(checked, 7u);  // conv2d, reduction, faults and the workloads' specs
+}
 
 }  // namespace
