@@ -11,7 +11,7 @@ store=${STORE:-$out/workloads.db}
 mkdir -p "$out"
 status=0
 "$bin/tunekit" ceilings --store "$store" --json > "$out/ceilings.json" || status=1
-for workload in ${WORKLOADS:-vector_add dot_product}; do
+for workload in ${WORKLOADS-vector_add dot_product}; do
   for size in seed large; do
     spec=kernels/$workload/$workload.toml
     [ "$size" = seed ] && spec=kernels/$workload/${workload}_seed.toml
@@ -21,6 +21,17 @@ for workload in ${WORKLOADS:-vector_add dot_product}; do
     "$bin/tunekit" bench "$spec" --store "$store" --json "$out/${workload}_${size}_bench.json" || status=1
   done
 done
+# conv2d: a larger space, tuned with auto (10%, or 40 evaluations at 16384^2).
+if [ -n "${CONV:-1}" ]; then
+  for spec in conv2d_seed conv2d conv2d_k5 conv2d_k7 conv2d_16k; do
+    budget=10%
+    [ "$spec" = conv2d_16k ] && budget=40
+    echo "=== $spec $(date +%T)"
+    "$bin/tunekit" tune "kernels/conv2d/$spec.toml" --strategy auto --budget "$budget" --store "$store" \
+      --json "$out/${spec}_tune.json" || status=1
+    "$bin/tunekit" bench "kernels/conv2d/$spec.toml" --store "$store" --json "$out/${spec}_bench.json" || status=1
+  done
+fi
 echo "=== peers $(date +%T)"
 python3 bench/workloads/torch_peer.py > "$out/torch_peer.json" || status=1
 echo "=== done $(date +%T), status $status"

@@ -1,6 +1,6 @@
-"""The PyTorch peers of the suite's first workloads, measured on the GPU the
-tuned kernels ran on: torch.add (c = a + b) and torch.dot (float32) at the
-seed and large sizes. Median of 200 launches timed with CUDA events, after
+"""The PyTorch peers of the suite's workloads, measured on the GPU the tuned
+kernels ran on: torch.add (c = a + b) and torch.dot (float32) at the seed and
+large sizes, and cuDNN's conv2d at the conv2d workload's sizes. Median of 200 launches timed with CUDA events, after
 warm-up; the inputs are uniform random. Prints one JSON object."""
 import json
 import sys
@@ -35,6 +35,19 @@ def main():
         out["workloads"].append({"name": "dot_product", "n": n, "peer": "torch.dot(a, b) (float32)",
                                  "median_ms": median_ms(lambda: torch.dot(a, b))})
         del a, b, c
+    # conv2d: one channel, zero padding (k-1)/2, cuDNN in fp32 with TF32 off.
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cudnn.benchmark = True
+    for size, k in ((256, 3), (4096, 3), (4096, 5), (4096, 7), (16384, 3)):
+        image = torch.rand(1, 1, size, size, device="cuda")
+        weights = torch.rand(1, 1, k, k, device="cuda") * 2 - 1
+        result = torch.nn.functional.conv2d(image, weights, padding=(k - 1) // 2)
+        assert result.shape == (1, 1, size, size)
+        out["workloads"].append({"name": "conv2d", "size": size, "k": k,
+                                 "peer": "torch.nn.functional.conv2d (cuDNN, fp32, TF32 off)",
+                                 "median_ms": median_ms(lambda: torch.nn.functional.conv2d(image, weights,
+                                                                                           padding=(k - 1) // 2))})
+        del image, weights, result
     json.dump(out, sys.stdout, indent=1)
     print()
 
