@@ -16,4 +16,12 @@ std::string_view to_string(evaluation_status status) {
   return "unknown";
 }
 
+std::optional<evaluation_status> parse_evaluation_status(std::string_view text) {
+  for (int each = 0; each <= static_cast<int>(evaluation_status::invalid_output); ++each) {
+    const auto status = static_cast<evaluation_status>(each);
+    if (to_string(status) == text) return status;
+  }
+  return std::nullopt;
+}
+
 }  // namespace tunekit

@@ -1,25 +1,24 @@
 #include "tunekit/runner.hpp"
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <condition_variable>
 #include <deque>
 #include <exception>
-#include <fstream>
 #include <limits>
 #include <memory>
 #include <mutex>
 #include <ostream>
-#include <sstream>
 #include <thread>
 #include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
 #include "detail/arguments.hpp"
+#include "detail/kernel_tuner_files.hpp"
 #include "tunekit/backend.hpp"
 #include "tunekit/expression.hpp"
 #include "tunekit/host/backend.hpp"
@@ -34,13 +33,6 @@ namespace {
 
 using json = nlohmann::ordered_json;
 using clock = std::chrono::steady_clock;
-
-std::string file_text(const std::filesystem::path& path) {
-  std::ifstream file(path, std::ios::binary);
-  std::ostringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
 
 json value_json(const parameter_value& value) {
   if (const auto* integer = std::get_if<std::int64_t>(&value)) return *integer;
@@ -262,7 +254,7 @@ std::optional<objective_reading> objective_of(const kernel_spec& spec, const sea
 store_key session_key(const kernel_spec& spec, const variant_backend& backend) {
   std::string options_text = (spec.backend == backend_kind::host ? "host " : "cuda ") + backend.compiler_version();
   for (const auto& each : spec.compile_options) options_text += " " + each;
-  const std::string sources = file_text(spec.source) + "\n//reference\n" + file_text(spec.reference_source);
+  const std::string sources = detail::read_maybe_gzipped(spec.source) + "\n//reference\n" + detail::read_maybe_gzipped(spec.reference_source);
   return {backend.identity(),
           {spec.name, source_hash(sources, options_text + " " + spec.function + " " + spec.reference_function)},
           spec.problem_text()};

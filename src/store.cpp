@@ -64,14 +64,6 @@ std::string utc_now_text() {
   return text;
 }
 
-std::optional<evaluation_status> status_from_text(std::string_view text) {
-  for (int each = 0; each <= static_cast<int>(evaluation_status::invalid_output); ++each) {
-    const auto status = static_cast<evaluation_status>(each);
-    if (to_string(status) == text) return status;
-  }
-  return std::nullopt;
-}
-
 constexpr double not_a_number = std::numeric_limits<double>::quiet_NaN();
 
 // ---------------------------------------------------------------- JSON values
@@ -741,7 +733,7 @@ class results_store::impl {
     stored_result& result = row.result;
     result.configuration = configuration_from_json(parse_json<ordered_json>(row.configuration, "a configuration"));
     const std::string status = query.text(first + 1);
-    const auto parsed = status_from_text(status);
+    const auto parsed = parse_evaluation_status(status);
     if (!parsed) throw error("results store holds a result with unknown status '" + status + "'");
     result.status = *parsed;
     result.value = query.real(first + 2);

@@ -61,16 +61,27 @@ class variant_backend {
   /// Checks the resources a configuration asks for, then compiles it.
   /// Thread-safe: several threads compile at once.
   [[nodiscard]] virtual compiled_variant compile(std::size_t index) const = 0;
-  /// Runs, verifies and times a compiled variant on `lane` (its failure
-  /// statuses are passed through). One call per lane at a time; calls on
-  /// different lanes may overlap.
-  [[nodiscard]] virtual variant_outcome run(std::size_t lane, const compiled_variant& variant) = 0;
-
-  /// compile() then run() on lane 0.
-  [[nodiscard]] variant_outcome evaluate(std::size_t index) {
-    auto outcome = run(0, compile(index));
+  /// Runs, verifies and times a compiled variant on `lane`; a variant that
+  /// did not compile (or was refused its resources) is that outcome, run
+  /// nowhere. One call per lane at a time; calls on different lanes may overlap.
+  [[nodiscard]] variant_outcome run(std::size_t lane, const compiled_variant& variant) {
+    variant_outcome outcome;
+    if (variant.status == evaluation_status::ok) {
+      outcome = do_run(lane, variant);
+    } else {
+      outcome.status = variant.status;
+      outcome.message = variant.message;
+    }
+    outcome.compile_ms = variant.compile_ms;
     return outcome;
   }
+
+  /// compile() then run() on lane 0.
+  [[nodiscard]] variant_outcome evaluate(std::size_t index) { return run(0, compile(index)); }
+
+ private:
+  /// run() of a variant that compiled.
+  [[nodiscard]] virtual variant_outcome do_run(std::size_t lane, const compiled_variant& variant) = 0;
 };
 
 }  // namespace tunekit

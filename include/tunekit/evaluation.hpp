@@ -2,6 +2,7 @@
 // The outcome of evaluating one configuration: a typed status, never a string
 // match and never an exception that ends a session.
 
+#include <optional>
 #include <string_view>
 
 namespace tunekit {
@@ -19,5 +20,8 @@ enum class evaluation_status {
 
 /// "ok", "compile_error", "resources", ...
 [[nodiscard]] std::string_view to_string(evaluation_status status);
+
+/// The status to_string() names; nullopt for any other text.
+[[nodiscard]] std::optional<evaluation_status> parse_evaluation_status(std::string_view text);
 
 }  // namespace tunekit

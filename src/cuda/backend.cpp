@@ -25,6 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "detail/arguments.hpp"
+#include "detail/kernel_tuner_files.hpp"
 #include "detail/process.hpp"
 #include "tunekit/cuda/ceilings.hpp"
 #include "tunekit/cuda/device.hpp"
@@ -294,13 +295,6 @@ std::string error_line(const std::string& log) {
   for (std::string line; std::getline(lines, line);)
     if (line.find("error") != std::string::npos) return line;
   return tunekit::detail::first_line(log);
-}
-
-std::string read_text(const std::filesystem::path& path) {
-  std::ifstream file(path, std::ios::binary);
-  std::ostringstream text;
-  text << file.rdbuf();
-  return text.str();
 }
 
 // ---------------------------------------------------------------- worker
@@ -587,7 +581,7 @@ class backend final : public variant_backend {
         host_compiler_(cache / "host"),
         reference_(host::reference_outputs(spec, space, host_compiler_)),
         nvrtc_(cache / "nvrtc"),
-        source_text_(read_text(spec.source)) {
+        source_text_(tunekit::detail::read_maybe_gzipped(spec.source)) {
     if (devices.empty()) throw error("no GPU to tune on");
     if (spec.path.empty() || !std::filesystem::is_regular_file(spec.path))
       throw spec_error("a cuda spec must be a file: its workers read it");
@@ -671,14 +665,9 @@ class backend final : public variant_backend {
     return variant;
   }
 
-  [[nodiscard]] variant_outcome run(std::size_t lane_index, const compiled_variant& variant) override {
+ private:
+  [[nodiscard]] variant_outcome do_run(std::size_t lane_index, const compiled_variant& variant) override {
     variant_outcome outcome;
-    outcome.compile_ms = variant.compile_ms;
-    if (variant.status != evaluation_status::ok) {
-      outcome.status = variant.status;
-      outcome.message = variant.message;
-      return outcome;
-    }
     auto& lane = lanes_.at(lane_index);
     if (lane.socket < 0) start_worker(lane_index);
     const auto start = clock::now();
@@ -708,12 +697,8 @@ class backend final : public variant_backend {
       deadline = clock::now() + std::chrono::duration_cast<clock::duration>(measuring);
     }
     outcome.benchmark_ms = tunekit::detail::milliseconds_since(start);
-    const auto status = answer.value("status", std::string("launch_error"));
-    outcome.status = evaluation_status::launch_error;
-    for (const auto each : {evaluation_status::ok, evaluation_status::resources, evaluation_status::launch_error,
-                            evaluation_status::device_fault, evaluation_status::wrong_result,
-                            evaluation_status::invalid_output})
-      if (status == to_string(each)) outcome.status = each;
+    outcome.status =
+        parse_evaluation_status(answer.value("status", std::string())).value_or(evaluation_status::launch_error);
     outcome.message = answer.value("message", std::string());
     json detail = answer.value("detail", json::object());
     detail["lane"] = lane_name(lane_index);

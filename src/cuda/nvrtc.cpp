@@ -5,22 +5,15 @@
 
 #include <chrono>
 #include <fstream>
-#include <sstream>
 #include <thread>
 
+#include "detail/kernel_tuner_files.hpp"
 #include "tunekit/error.hpp"
 #include "tunekit/store.hpp"
 
 namespace tunekit::cuda {
 
 namespace {
-
-std::string read_file(const std::filesystem::path& path) {
-  std::ifstream file(path, std::ios::binary);
-  std::ostringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
 
 // Written under a private name, then renamed: a concurrent compiler of the
 // same variant never reads half a file.
@@ -73,7 +66,7 @@ nvrtc_compiler::result nvrtc_compiler::compile(const nvrtc_request& request) con
   if (std::filesystem::exists(out.cubin, ignored) && std::filesystem::exists(name_file, ignored)) {
     out.ok = true;
     out.cached = true;
-    out.lowered_name = read_file(name_file);
+    out.lowered_name = tunekit::detail::read_maybe_gzipped(name_file);
     return out;
   }
 

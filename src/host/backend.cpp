@@ -206,14 +206,8 @@ compiled_variant backend::compile(std::size_t index) const {
   return variant;
 }
 
-variant_outcome backend::run(std::size_t /*lane*/, const compiled_variant& variant) {
+variant_outcome backend::do_run(std::size_t /*lane*/, const compiled_variant& variant) {
   variant_outcome outcome;
-  outcome.compile_ms = variant.compile_ms;
-  if (variant.status != evaluation_status::ok) {
-    outcome.status = variant.status;
-    outcome.message = variant.message;
-    return outcome;
-  }
   const auto start = clock::now();
   const auto answer = detail::run_in_child(spec_.measurement.watchdog_seconds, [&]() -> json {
     void* library = dlopen(variant.artifact.c_str(), RTLD_NOW | RTLD_LOCAL);
@@ -261,10 +255,8 @@ variant_outcome backend::run(std::size_t /*lane*/, const compiled_variant& varia
       return outcome;
     case detail::child_answer::ending::answered: break;
   }
-  const auto status = answer.answer.value("status", std::string("launch_error"));
-  for (const auto each : {evaluation_status::ok, evaluation_status::launch_error, evaluation_status::wrong_result,
-                          evaluation_status::invalid_output})
-    if (status == to_string(each)) outcome.status = each;
+  outcome.status = parse_evaluation_status(answer.answer.value("status", std::string()))
+                       .value_or(evaluation_status::launch_error);
   outcome.message = answer.answer.value("message", std::string());
   if (outcome.status == evaluation_status::ok) {
     outcome.samples_us = answer.answer["samples_us"].get<std::vector<double>>();

@@ -77,14 +77,14 @@ class backend final : public variant_backend {
   [[nodiscard]] std::string lane_name(std::size_t /*lane*/) const override { return "host"; }
   /// Variants asking for more threads than thread_limit() are `resources`.
   [[nodiscard]] compiled_variant compile(std::size_t index) const override;
-  /// Runs in a child process (a crash is a device_fault, a hang a timeout),
-  /// verifies, then times with the host clock.
-  [[nodiscard]] variant_outcome run(std::size_t lane, const compiled_variant& variant) override;
-
   /// The most threads a variant may use: 4 x the hardware threads.
   [[nodiscard]] static double thread_limit();
 
  private:
+  /// Runs in a child process (a crash is a device_fault, a hang a timeout),
+  /// verifies, then times with the host clock.
+  [[nodiscard]] variant_outcome do_run(std::size_t lane, const compiled_variant& variant) override;
+
   const kernel_spec& spec_;
   const search_space& space_;
   compiler compiler_;
