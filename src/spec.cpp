@@ -1,5 +1,6 @@
 #include "tunekit/spec.hpp"
 
+#include <cmath>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -154,6 +155,13 @@ element_type parse_type(const reader& in, const toml::node& node, const std::str
   in.fail(node, "unknown type '" + text + "' (float32, float64, int32, int64, uint8)");
 }
 
+std::uint64_t parse_seed(const reader& in, const toml::table& options) {
+  const auto* seed = options.get("seed");
+  if (seed == nullptr) return buffer_init{}.seed;
+  if (!seed->is_integer() || seed->value<std::int64_t>().value() < 0) in.fail(*seed, "seed must be an integer >= 0");
+  return static_cast<std::uint64_t>(seed->value<std::int64_t>().value());
+}
+
 buffer_init parse_init(const reader& in, const toml::node& node) {
   buffer_init init;
   if (node.is_string()) {
@@ -171,21 +179,33 @@ buffer_init parse_init(const reader& in, const toml::node& node) {
   }
   if (!node.is_table()) in.fail(node, "init must be a string or a table");
   const auto& table = *node.as_table();
-  if (table.size() != 1) in.fail(node, "init names exactly one of random, sequence, constant, file");
+  if (table.size() != 1) in.fail(node, "init names exactly one of random, sequence, constant, file, blobs");
   const auto entry = *table.begin();  // a proxy of references into the table
   const toml::node& value = entry.second;
   const std::string kind(entry.first.str());
   if (kind == "random") {
-    if (!value.is_table()) in.fail(value, "init.random must be a table {seed, low, high}");
+    if (!value.is_table()) in.fail(value, "init.random must be a table {seed, low, high, step}");
     const auto& options = *value.as_table();
-    in.only_keys(options, "init.random", {"seed", "low", "high"});
-    if (const auto* seed = options.get("seed")) {
-      if (!seed->is_integer() || seed->value<std::int64_t>().value() < 0) in.fail(*seed, "seed must be an integer >= 0");
-      init.seed = static_cast<std::uint64_t>(seed->value<std::int64_t>().value());
-    }
+    in.only_keys(options, "init.random", {"seed", "low", "high", "step"});
+    init.seed = parse_seed(in, options);
     if (const auto* low = options.get("low")) init.low = in.number(*low, "low");
     if (const auto* high = options.get("high")) init.high = in.number(*high, "high");
     if (!(init.low < init.high)) in.fail(value, "init.random needs low < high");
+    if (const auto* step = options.get("step")) {
+      init.step = in.number(*step, "step");
+      if (!(init.step > 0.0) || !std::isfinite(init.step)) in.fail(*step, "step must be a number > 0");
+    }
+  } else if (kind == "blobs") {
+    if (!value.is_table()) in.fail(value, "init.blobs must be a table {seed, scale, width}");
+    const auto& options = *value.as_table();
+    in.only_keys(options, "init.blobs", {"seed", "scale", "width"});
+    init.how = buffer_init::kind::blobs;
+    init.seed = parse_seed(in, options);
+    if (const auto* scale = options.get("scale")) init.scale = in.number(*scale, "scale");
+    if (!(init.scale >= 4.0) || !std::isfinite(init.scale)) in.fail(value, "init.blobs needs scale >= 4");
+    const auto* width = options.get("width");
+    if (width == nullptr) in.fail(value, "init.blobs needs width, the row length (an expression)");
+    init.width = in.expression_text(*width, "width");
   } else if (kind == "sequence") {
     init.how = buffer_init::kind::sequence;
   } else if (kind == "constant") {
@@ -196,7 +216,7 @@ buffer_init parse_init(const reader& in, const toml::node& node) {
     if (!value.is_string()) in.fail(value, "init.file must be a path");
     init.file = in.existing_file(value, value.value<std::string>().value(), "init file");
   } else {
-    in.fail(value, "unknown init '" + kind + "' (random, sequence, constant, file)");
+    in.fail(value, "unknown init '" + kind + "' (random, sequence, constant, file, blobs)");
   }
   return init;
 }
@@ -368,7 +388,12 @@ kernel_spec parse_spec(std::string_view text, const std::filesystem::path& path)
       if (count == nullptr) in.fail(line, "buffer '" + argument.name + "' needs a count");
       argument.count = in.expression_text(*count, "count");
       check_expression(in, static_cast<int>(count->source().begin.line), argument.count, "count of '" + argument.name + "'", names);
-      if (const auto* init = table.get("init")) argument.init = parse_init(in, *init);
+      if (const auto* init = table.get("init")) {
+        argument.init = parse_init(in, *init);
+        if (argument.init.how == buffer_init::kind::blobs)
+          check_expression(in, static_cast<int>(init->source().begin.line), argument.init.width,
+                           "blobs width of '" + argument.name + "'", names);
+      }
       const auto direction = in.string(table, "direction", "buffer '" + argument.name + "'", false, "in");
       if (direction == "in") {
         argument.direction = argument_direction::in;

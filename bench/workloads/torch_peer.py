@@ -1,8 +1,13 @@
 """The PyTorch peers of the suite's workloads, measured on the GPU the tuned
 kernels ran on: torch.add (c = a + b) and torch.dot (float32) at the seed and
 large sizes, and cuDNN's conv2d at the conv2d workload's sizes. Median of 200 launches timed with CUDA events, after
-warm-up; the inputs are uniform random. Prints one JSON object."""
+warm-up; the inputs are uniform random. The other workloads' peers live in
+bench/workloads/peers/NAME.py, each with peers(median_ms) returning its
+entries. Prints one JSON object; PEERS=a,b limits the run to those modules."""
+import importlib.util
 import json
+import os
+import pathlib
 import sys
 
 import torch
@@ -48,6 +53,15 @@ def main():
                                  "median_ms": median_ms(lambda: torch.nn.functional.conv2d(image, weights,
                                                                                            padding=(k - 1) // 2))})
         del image, weights, result
+    wanted = [name for name in os.environ.get("PEERS", "").split(",") if name]
+    for path in sorted((pathlib.Path(__file__).parent / "peers").glob("*.py")):
+        if wanted and path.stem not in wanted:
+            continue
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        out["workloads"].extend(module.peers(median_ms))
+        torch.cuda.empty_cache()
     json.dump(out, sys.stdout, indent=1)
     print()
 

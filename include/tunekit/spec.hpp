@@ -22,8 +22,8 @@
 //   name = "a"
 //   type = "float32"
 //   count = "n * n"
-//   init = { random = { seed = 1, low = -1.0, high = 1.0 } }
-//   [[arguments]]
+//   init = { random = { seed = 1, low = -1.0, high = 1.0 } }   # optional step = 0.0078125:
+//   [[arguments]]                     #   values rounded to multiples of it
 //   name = "n"
 //   scalar = "int32"
 //   value = "n"
@@ -71,13 +71,22 @@ enum class argument_direction { in, out, inout };
 
 /// How a buffer starts: uniform random numbers from a seed, the sequence
 /// 0, 1, 2, ..., one constant, or the raw contents of a file.
+/// How a buffer's elements are made. Besides random, sequence, constant and
+/// file: `blobs = { seed = 1, scale = 32.0, width = "width" }`, smooth value
+/// noise in [0, 255] over rows of `width` (an expression) elements: random
+/// lattice values every `scale` elements, interpolated with a smoothstep,
+/// plus a quarter-weight octave at scale / 4 -- an image whose thresholded
+/// foreground is blobs of about `scale` across.
 struct buffer_init {
-  enum class kind { random, sequence, constant, file };
+  enum class kind { random, sequence, constant, file, blobs };
   kind how = kind::random;
   std::uint64_t seed = 1;
   double low = 0.0;
   double high = 1.0;
+  double step = 0.0;  ///< random: when > 0, each value is rounded to a multiple of it
   double value = 0.0;
+  double scale = 32.0;     ///< blobs
+  std::string width = "";  ///< blobs: the row length, an expression
   std::filesystem::path file;
 };
 

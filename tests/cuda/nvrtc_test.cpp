@@ -63,6 +63,25 @@ TEST(Nvrtc, CompilesATemplateWithDefinesIntoACubinAndCachesIt) {
   EXPECT_NE(compiler.compile(other).cubin, first.cubin);
 }
 
+TEST(Nvrtc, AChangedIncludedHeaderIsANewCacheEntry) {
+  tunekit::test::temp_dir dir;
+  const tc::nvrtc_compiler compiler(dir.path() / "cache");
+  std::filesystem::create_directories(dir.path() / "src" / "common");
+  const auto header = dir.path() / "src" / "common" / "factor.cuh";
+  std::ofstream(header) << "#define FACTOR 2.0f\n";
+  const tc::nvrtc_request request{.source = "#include \"common/factor.cuh\"\n" + std::string(source),
+                                  .name = "scale.cu", .function = "scale<4>", .architecture = "sm_90",
+                                  .include_directories = {dir.path() / "src"}};
+  const auto first = compiler.compile(request);
+  ASSERT_TRUE(first.ok) << first.log;
+  EXPECT_TRUE(compiler.compile(request).cached);
+  std::ofstream(header) << "#define FACTOR 3.0f\n";
+  const auto changed = compiler.compile(request);
+  ASSERT_TRUE(changed.ok) << changed.log;
+  EXPECT_FALSE(changed.cached);
+  EXPECT_NE(changed.cubin, first.cubin);
+}
+
 TEST(Nvrtc, ACompileErrorIsAResultWithTheLogAndNothingCached) {
   tunekit::test::temp_dir dir;
   const tc::nvrtc_compiler compiler(dir.path());
