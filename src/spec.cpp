@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "detail/arguments.hpp"
 #include "tunekit/expression.hpp"
 
 namespace tunekit {
@@ -243,7 +244,7 @@ kernel_spec parse_spec(std::string_view text, const std::filesystem::path& path)
     in.fail(static_cast<int>(problem.source().begin.line), std::string("not valid TOML: ") + std::string(problem.description()));
   }
   in.only_keys(root, "the spec", {"kernel", "parameters", "search", "problem", "launch", "arguments", "reference",
-                                  "measure", "objective"});
+                                  "measure", "objective", "model"});
   kernel_spec spec;
   spec.path = path;
 
@@ -442,6 +443,20 @@ kernel_spec parse_spec(std::string_view text, const std::filesystem::path& path)
     positive("watchdog_seconds", spec.measurement.watchdog_seconds);
   }
 
+  // [model]
+  if (const auto* model = in.table(root, "model", false)) {
+    in.only_keys(*model, "[model]", {"bytes_read", "bytes_written", "flops", "bf16_when"});
+    work_model declared;
+    for (auto [key, field] : {std::pair{"bytes_read", &declared.bytes_read}, std::pair{"bytes_written", &declared.bytes_written},
+                              std::pair{"flops", &declared.flops}, std::pair{"bf16_when", &declared.bf16_when}}) {
+      const auto* node = model->get(key);
+      if (node == nullptr) continue;
+      *field = in.expression_text(*node, key);
+      check_expression(in, static_cast<int>(node->source().begin.line), *field, std::string("[model] ") + key, names);
+    }
+    spec.model = declared;
+  }
+
   // [objective]
   if (const auto* objective = in.table(root, "objective", false)) {
     in.only_keys(*objective, "[objective]", {"kind", "name", "metric", "goal"});
@@ -490,6 +505,18 @@ kernel_spec load_spec(const std::filesystem::path& path) {
   std::ostringstream text;
   text << file.rdbuf();
   return parse_spec(text.str(), path);
+}
+
+std::optional<measure::work> work_of(const kernel_spec& spec, const search_space& space, std::size_t index) {
+  if (!spec.model) return std::nullopt;
+  variable_table names;
+  detail::name_configuration(names, spec, space, index);
+  const auto value = [&](const std::string& text) { return expression(text, names).evaluate(); };
+  measure::work work{.bytes_read = value(spec.model->bytes_read),
+                     .bytes_written = value(spec.model->bytes_written),
+                     .flops = value(spec.model->flops)};
+  if (value(spec.model->bf16_when) != 0.0) work.flop_type = "bf16";
+  return work;
 }
 
 space_definition space_of(const kernel_spec& spec) {

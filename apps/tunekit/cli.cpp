@@ -38,9 +38,11 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
   add_devices_command(app, action, out);
   add_export_header_command(app, action, out);
   add_occupancy_command(app, action, out);
+  add_profile_command(app, action, out);
   add_replay_command(app, action, out);
   add_store_command(app, action, out);
   add_tune_command(app, action, out);
+  add_workload_command(app, action, out);
 
   try {
     app.parse(argc, argv);

@@ -24,8 +24,10 @@ void add_compare_command(CLI::App& app, command_action& action, std::ostream& ou
 void add_devices_command(CLI::App& app, command_action& action, std::ostream& out);
 void add_export_header_command(CLI::App& app, command_action& action, std::ostream& out);
 void add_occupancy_command(CLI::App& app, command_action& action, std::ostream& out);
+void add_profile_command(CLI::App& app, command_action& action, std::ostream& out);
 void add_replay_command(CLI::App& app, command_action& action, std::ostream& out);
 void add_store_command(CLI::App& app, command_action& action, std::ostream& out);
 void add_tune_command(CLI::App& app, command_action& action, std::ostream& out);
+void add_workload_command(CLI::App& app, command_action& action, std::ostream& out);
 
 }  // namespace tunekit::app

@@ -47,6 +47,7 @@
 #include <vector>
 
 #include "tunekit/error.hpp"
+#include "tunekit/measure/throughput.hpp"
 #include "tunekit/search_space.hpp"
 
 namespace tunekit {
@@ -129,6 +130,17 @@ struct objective_spec {
   bool maximize = false;   ///< metric only: "goal = max" (GFLOP/s, GB/s)
 };
 
+/// What one run must do at least (`[model]`): expressions of the problem
+/// size and the parameters, for throughput and the fraction of the device's
+/// ceilings. The flops compare with the bf16 tensor-core rate where
+/// `bf16_when` is nonzero (e.g. "variant == 1"), else with FP32.
+struct work_model {
+  std::string bytes_read = "0";
+  std::string bytes_written = "0";
+  std::string flops = "0";
+  std::string bf16_when = "0";
+};
+
 struct kernel_spec {
   std::filesystem::path path;  ///< the spec file; relative paths in it are relative to its folder
   std::string name;
@@ -162,6 +174,12 @@ struct kernel_spec {
 
   measure_settings measurement;
   objective_spec objective;
+  std::optional<work_model> model;  ///< [model], when the spec has one
+
+  /// Not read from the file: when set, a backend's first verified run of a
+  /// variant writes every buffer argument there as NAME.npy (and each
+  /// output's reference as NAME_reference.npy).
+  std::filesystem::path dump_directory = {};
 
   /// The problem size as JSON text, {"n": 256}: the store's problem key.
   [[nodiscard]] std::string problem_text() const;
@@ -172,6 +190,10 @@ struct kernel_spec {
 /// expressions naming unknown names, a baseline outside the space, and
 /// anything else a run would trip over later.
 [[nodiscard]] kernel_spec load_spec(const std::filesystem::path& path);
+
+/// The [model]'s work for configuration `index` of `space`; nothing when the
+/// spec has no [model].
+[[nodiscard]] std::optional<measure::work> work_of(const kernel_spec& spec, const search_space& space, std::size_t index);
 /// As load_spec, from text; `path` names it in messages and anchors relative paths.
 [[nodiscard]] kernel_spec parse_spec(std::string_view text, const std::filesystem::path& path);
 

@@ -26,6 +26,7 @@
 
 #include "detail/arguments.hpp"
 #include "detail/kernel_tuner_files.hpp"
+#include "detail/npy.hpp"
 #include "detail/process.hpp"
 #include "tunekit/cuda/ceilings.hpp"
 #include "tunekit/cuda/device.hpp"
@@ -470,6 +471,12 @@ class worker_process {
                               "output '" + spec_.arguments[a].name + "': " + mismatch};
     }
     const double verification_ms = tunekit::detail::milliseconds_since(verify_start);
+    if (!spec_.dump_directory.empty()) {
+      std::vector<const unsigned char*> buffers;
+      for (std::size_t a = 0; a < spec_.arguments.size(); ++a)
+        buffers.push_back(read_back_[a].empty() ? host.storage[a].data() : read_back_[a].data());
+      (void)tunekit::detail::write_arguments_npy(spec_.dump_directory, spec_, buffers, host.counts, reference_);
+    }
     if (!send_frame(socket_, json{{"phase", "verified"}})) throw error("the tuner is gone");
 
     // Timed: cold (L2 flushed before each run), the engine's noise criterion.
@@ -537,6 +544,12 @@ class worker_process {
 // What a worker does, from its request: count the GPUs, or serve variants of
 // the spec at "spec" (its measurement settings as "measurement") on GPU
 // "device", checked against the reference outputs in the file "reference".
+std::vector<std::uint64_t> seeds_of(const kernel_spec& spec) {
+  std::vector<std::uint64_t> seeds;
+  for (const auto& argument : spec.arguments) seeds.push_back(argument.init.seed);
+  return seeds;
+}
+
 void worker_entry(const json& request, int socket) {
   if (request.value("op", "") == "count") {
     int count = 0;
@@ -551,6 +564,11 @@ void worker_entry(const json& request, int socket) {
     spec.measurement.max_noise = measurement.at("max_noise").get<double>();
     spec.measurement.timeout_seconds = measurement.at("timeout_seconds").get<double>();
     spec.measurement.watchdog_seconds = measurement.at("watchdog_seconds").get<double>();
+    // What the tuner changed after reading the file: the problem size, the inputs' seeds, the dump folder.
+    spec.problem = request.at("problem").get<std::vector<std::pair<std::string, double>>>();
+    const auto seeds = request.at("seeds").get<std::vector<std::uint64_t>>();
+    for (std::size_t a = 0; a < spec.arguments.size() && a < seeds.size(); ++a) spec.arguments[a].init.seed = seeds[a];
+    spec.dump_directory = request.at("dump").get<std::string>();
     const auto space = search_space::enumerate(space_of(spec));
     std::vector<std::vector<unsigned char>> reference;
     std::ifstream file(request.at("reference").get<std::string>(), std::ios::binary);
@@ -732,6 +750,10 @@ class backend final : public variant_backend {
                                                              {"timeout_seconds", measurement.timeout_seconds},
                                                              {"watchdog_seconds", measurement.watchdog_seconds}}},
                                             {"reference", std::filesystem::absolute(reference_file_).string()},
+                                            {"problem", spec_.problem},
+                                            {"seeds", seeds_of(spec_)},
+                                            {"dump", spec_.dump_directory.empty() ? std::string()
+                                                                                  : std::filesystem::absolute(spec_.dump_directory).string()},
                                             {"device", lane.device}});
     lane.pid = made.pid;
     lane.socket = made.socket;

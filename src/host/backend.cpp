@@ -27,6 +27,7 @@
 #include "tunekit/store.hpp"
 
 #include "detail/arguments.hpp"
+#include "detail/npy.hpp"
 #include "detail/process.hpp"
 
 namespace tunekit::host {
@@ -157,6 +158,17 @@ std::vector<std::vector<unsigned char>> reference_outputs(const kernel_spec& spe
   return outputs;
 }
 
+std::vector<std::filesystem::path> dump_reference(const kernel_spec& spec, const search_space& space, std::size_t index,
+                                                  const compiler& host_compiler) {
+  const auto outputs = reference_outputs(spec, space, host_compiler);
+  detail::argument_set arguments(spec, space, index);
+  std::vector<const unsigned char*> buffers;
+  for (std::size_t a = 0; a < spec.arguments.size(); ++a) buffers.push_back(arguments.storage[a].data());
+  for (std::size_t o = 0; o < arguments.output_indices.size(); ++o)
+    buffers[arguments.output_indices[o]] = outputs[o].data();
+  return detail::write_arguments_npy(spec.dump_directory, spec, buffers, arguments.counts, outputs);
+}
+
 backend::backend(const kernel_spec& spec, const search_space& space, std::filesystem::path cache_directory)
     : spec_(spec), space_(space), compiler_(std::move(cache_directory)),
       reference_outputs_(reference_outputs(spec, space, compiler_)) {}
@@ -231,6 +243,11 @@ variant_outcome backend::do_run(std::size_t /*lane*/, const compiled_variant& va
                 {"message", "output '" + spec_.arguments[a].name + "': " + mismatch}};
     }
     const double verification_ms = milliseconds_since(verify_start);
+    if (!spec_.dump_directory.empty()) {
+      std::vector<const unsigned char*> buffers;
+      for (const auto& each : arguments.storage) buffers.push_back(each.data());
+      (void)detail::write_arguments_npy(spec_.dump_directory, spec_, buffers, arguments.counts, reference_outputs_);
+    }
     measure::host_timer timer([&] { function(arguments.pointers.data()); });
     measure::relative_noise criterion({.min_samples = 5,
                                        .min_seconds = spec_.measurement.min_seconds,

@@ -67,6 +67,12 @@ class compiler {
                                                                         const search_space& space,
                                                                         const compiler& host_compiler);
 
+/// Writes configuration `index`'s inputs and the reference's outputs as
+/// NumPy files in spec.dump_directory (NAME.npy, and NAME_reference.npy
+/// alike): what a workload computes, without a GPU. Returns the files.
+std::vector<std::filesystem::path> dump_reference(const kernel_spec& spec, const search_space& space, std::size_t index,
+                                                  const compiler& host_compiler);
+
 class backend final : public variant_backend {
  public:
   /// Compiles and runs the reference once (see reference_outputs()).
