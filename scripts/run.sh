@@ -2,8 +2,9 @@
 # `make run`: the device report and the occupancy table of the GPU found here,
 # or of sm_90 from the architecture table when there is none; the tuning core
 # replayed over recorded search spaces; the host examples tuned end to end;
-# on a GPU the CUDA examples tuned, the example application, tunekit bench,
-# the device ceilings and the measure bench.
+# a workload's data dumped for numpy; on a GPU the CUDA examples tuned, the
+# example application, tunekit bench, the device ceilings, the workload suite
+# profiled (tunekit profile) and the measure bench.
 set -euo pipefail
 build_dir=${1:-build}
 tunekit="$build_dir/apps/tunekit/tunekit"
@@ -56,6 +57,12 @@ echo
 echo "== tunekit tune examples/host/faults.toml --strategy brute_force --budget 100% --store $store"
 "$tunekit" tune "$examples_dir/faults.toml" --strategy brute_force --budget 100% --store "$store"
 
+# The workload suite's data: a workload's inputs and outputs as .npy files (the
+# GPU's outputs where there is one, else the float64 reference's).
+echo
+echo "== tunekit workload conv2d --dump $build_dir/workload-conv2d  (inputs and outputs for numpy)"
+"$tunekit" workload conv2d --dump "$build_dir/workload-conv2d" --store "$store"
+
 # On a GPU: the CUDA examples tuned (NVRTC variants, a worker process per GPU),
 # the fault spec, the example application picking the tuned configuration at
 # run time and tunekit bench on it; then the device's ceilings (measured once,
@@ -85,6 +92,12 @@ if [ "${target[0]}" = "--device" ]; then
     echo "== tunekit_memory_bench --pipeline-gib 2 --out $build_dir/memory  (pools vs cudaMalloc/cudaMallocAsync, the streaming pipeline)"
     "$memory_bench" --pipeline-gib 2 --out "$build_dir/memory"
   fi
+  echo
+  peers=()
+  if python3 -c "import torch" 2>/dev/null; then peers=(--peers); fi
+  echo "== tunekit profile --suite all ${peers[*]} --store $store  (each workload tuned when nothing is stored, measured, judged)"
+  "$tunekit" profile --suite all "${peers[@]}" --store "$store" --json "$build_dir/profile.json" \
+    --markdown "$build_dir/profile.md"
   measure_bench="$build_dir/bench/tunekit_measure_bench"
   if [ -x "$measure_bench" ]; then
     echo

@@ -48,7 +48,7 @@ def main():
         weights = torch.rand(1, 1, k, k, device="cuda") * 2 - 1
         result = torch.nn.functional.conv2d(image, weights, padding=(k - 1) // 2)
         assert result.shape == (1, 1, size, size)
-        out["workloads"].append({"name": "conv2d", "size": size, "k": k,
+        out["workloads"].append({"name": "conv2d", "width": size, "height": size, "k": k,
                                  "peer": "torch.nn.functional.conv2d (cuDNN, fp32, TF32 off)",
                                  "median_ms": median_ms(lambda: torch.nn.functional.conv2d(image, weights,
                                                                                            padding=(k - 1) // 2))})
