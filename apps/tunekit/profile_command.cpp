@@ -81,19 +81,22 @@ json run_peers(const std::string& script, const std::set<std::string>& workloads
   return json::parse(text).at("workloads");
 }
 
-// The peer entries of a workload whose size keys all equal the spec's problem values.
+// The peer entries of a workload whose numbers agree with every problem value
+// of the spec they name (other numbers, such as a rate the peer reports, are
+// not sizes), at least one of them.
 std::vector<json> peers_of(const json& entries, const std::string& workload, const kernel_spec& spec) {
-  static const std::set<std::string> not_sizes = {"name", "peer", "median_ms", "cpu", "note"};
   std::vector<json> found;
   for (const auto& entry : entries) {
     if (entry.value("name", "") != workload) continue;
     bool same = true;
+    int sizes = 0;
     for (const auto& [key, value] : entry.items()) {
-      if (not_sizes.contains(key) || !value.is_number()) continue;
       const auto at = std::find_if(spec.problem.begin(), spec.problem.end(), [&](const auto& p) { return p.first == key; });
-      same = same && at != spec.problem.end() && at->second == value.get<double>();
+      if (at == spec.problem.end() || !value.is_number()) continue;
+      ++sizes;
+      same = same && at->second == value.get<double>();
     }
-    if (same) found.push_back(entry);
+    if (same && sizes > 0) found.push_back(entry);
   }
   return found;
 }
