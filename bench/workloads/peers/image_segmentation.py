@@ -85,7 +85,7 @@ CASES = [
     ("image_segmentation", 256, 100, "noise"),
     ("image_segmentation", 8192, 128, "blobs"),
     ("image_segmentation", 16384, 128, "blobs"),
-    ("image_segmentation_noise", 8192, 128, "noise"),
+    ("image_segmentation", 8192, 128, "noise"),
 ]
 # The reference's labelling of the seed image (kernels/image_segmentation/reference.cpp):
 # components, sum of labels, sum of label * (i % 1000 + 1) over linear indices i.
