@@ -5,7 +5,9 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <variant>
 
+#include "tunekit/search_space.hpp"
 #include "tunekit/spec.hpp"
 
 namespace {
@@ -135,6 +137,8 @@ TEST(Spec, EachMistakeIsOneLineNamingFileAndLine) {
       {"constraints = [\"A <= n\"]", "constraints = [\"A > 100\"]", "no configuration satisfies the constraints"},
       {"[reference]", "[objective]\nmetric = \"n / time_ms\"\n[reference]", "metric: "},
       {"[reference]", "[objective]\nkind = \"speed\"\n[reference]", "unknown objective kind 'speed'"},
+      {"[reference]", "[model]\nflops = \"n * Q\"\n[reference]", "[model] flops"},
+      {"[reference]", "[model]\nbytes = \"n\"\n[reference]", "unknown key 'bytes'"},
       {"[reference]", "[objective]\nkind = \"energy\"\n[reference]", "an energy objective needs the cuda backend"},
       {"[reference]", "[objective]\ngoal = \"max\"\n[reference]", "only a metric can be maximised"},
       {"[reference]", "[objective]\nmetric = \"n / time_us\"\ngoal = \"up\"\n[reference]", "goal is min or max"},
@@ -163,6 +167,29 @@ TEST(Spec, AMetricObjectiveReadsTheProblemTheParametersAndTheTime) {
   EXPECT_EQ(spec.objective.expression, "4 * n * A / (time_us * 1e3)");
   EXPECT_TRUE(spec.objective.maximize);
   EXPECT_EQ(tunekit::parse_spec(good, folder.spec_path()).objective.how, tunekit::objective_spec::kind::time);
+}
+
+TEST(Spec, AModelGivesEachConfigurationsWork) {
+  spec_folder folder;
+  auto text = good;
+  text.replace(text.find("[reference]"), 11,
+               "[model]\nbytes_read = \"4 * n * A\"\nbytes_written = \"8 * n\"\nflops = \"2 * n\"\nbf16_when = \"A == 4\"\n[reference]");
+  const auto spec = tunekit::parse_spec(text, folder.spec_path());
+  const auto space = tunekit::search_space::enumerate(tunekit::space_of(spec));
+  ASSERT_EQ(space.size(), 6u);  // A in {1, 2, 4} x B in {x, y}
+  bool saw_bf16 = false;
+  for (std::size_t i = 0; i < space.size(); ++i) {
+    const auto work = tunekit::work_of(spec, space, i);
+    ASSERT_TRUE(work.has_value());
+    const auto a = std::get<std::int64_t>(space.parameters()[0].values[space.at(i).value_indices[0]]);
+    EXPECT_EQ(work->bytes_read, 32.0 * static_cast<double>(a));
+    EXPECT_EQ(work->bytes_written, 64.0);
+    EXPECT_EQ(work->flops, 16.0);
+    EXPECT_EQ(work->flop_type, a == 4 ? "bf16" : "fp32");
+    saw_bf16 = saw_bf16 || a == 4;
+  }
+  EXPECT_TRUE(saw_bf16);
+  EXPECT_FALSE(tunekit::work_of(tunekit::parse_spec(good, folder.spec_path()), space, 0).has_value());
 }
 
 TEST(Spec, UnknownKeysPointAtTheirLine) {

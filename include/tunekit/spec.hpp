@@ -30,6 +30,10 @@
 //   [reference]
 //   function = "matmul_reference"
 //   tolerance = { absolute = 1e-4, relative = 1e-4 }
+//   [model]                           # what a run must do: throughput, % of ceilings
+//   bytes_read = "8 * n * n"
+//   bytes_written = "4 * n * n"
+//   flops = "2 * n^3"
 //   [objective]                       # default: the time
 //   name = "GFLOP/s"
 //   metric = "2 * n^3 / (time_us * 1e3)"
@@ -176,9 +180,9 @@ struct kernel_spec {
   objective_spec objective;
   std::optional<work_model> model;  ///< [model], when the spec has one
 
-  /// Not read from the file: when set, a backend's first verified run of a
-  /// variant writes every buffer argument there as NAME.npy (and each
-  /// output's reference as NAME_reference.npy).
+  /// Not read from the file: when set, each verified run of a variant
+  /// writes every buffer argument there as NAME.npy (and each output's
+  /// reference as NAME_reference.npy); the last run's files stay.
   std::filesystem::path dump_directory = {};
 
   /// The problem size as JSON text, {"n": 256}: the store's problem key.

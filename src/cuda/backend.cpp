@@ -541,15 +541,17 @@ class worker_process {
   json detail_ = json::object();
 };
 
-// What a worker does, from its request: count the GPUs, or serve variants of
-// the spec at "spec" (its measurement settings as "measurement") on GPU
-// "device", checked against the reference outputs in the file "reference".
+// The seed of each argument's inputs, in the spec's order.
 std::vector<std::uint64_t> seeds_of(const kernel_spec& spec) {
   std::vector<std::uint64_t> seeds;
   for (const auto& argument : spec.arguments) seeds.push_back(argument.init.seed);
   return seeds;
 }
 
+// What a worker does, from its request: count the GPUs, or serve variants of
+// the spec at "spec" (its measurement settings as "measurement"; the problem,
+// "seeds" and "dump" folder as the tuner set them) on GPU "device", checked
+// against the reference outputs in the file "reference".
 void worker_entry(const json& request, int socket) {
   if (request.value("op", "") == "count") {
     int count = 0;
