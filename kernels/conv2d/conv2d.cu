@@ -7,15 +7,42 @@
 // Bytes: 8 H W (one read, one write; the halo re-reads hit shared memory);
 // FLOPs: 2 K^2 H W. K is a compile-time constant (the spec's -DK=...).
 //
-// A block of block_size_x x block_size_y threads computes a tile of
-// (block_size_x * tile_size_x) x (block_size_y * tile_size_y) outputs from its
-// input tile (with the halo) in dynamic shared memory; each thread
-// accumulates tile_size_x x tile_size_y outputs spaced a block apart, so a
-// warp reads consecutive shared words and writes coalesced rows.
+// Two paths, chosen by sliding_window. Both sum each output's K^2 products
+// in the same order (filter row by filter row, left to right), so they give
+// bit-identical results.
+//
+// sliding_window = 0 (the original path): a block of block_size_x x
+// block_size_y threads computes a tile of (block_size_x * tile_size_x) x
+// (block_size_y * tile_size_y) outputs from its input tile (with the halo) in
+// dynamic shared memory; each thread accumulates tile_size_x x tile_size_y
+// outputs spaced a block apart, so a warp reads consecutive shared words and
+// writes coalesced rows. It reads K^2 shared words per output, so at large K
+// it is bound by shared-memory bandwidth.
+//
+// sliding_window = 1: each thread computes tile_size_y consecutive output rows
+// of tile_size_x (4, 8 or 16) consecutive outputs. For each of the
+// tile_size_y + K - 1 input rows it needs, it loads the row's
+// tile_size_x + K - 1 values once from shared memory into registers (16-byte
+// loads) and does every FMA that input row feeds (up to K * tile_size_x per
+// output row it contributes to) from registers, the K^2 weights also held in
+// registers: about (tile_size_y + K - 1) (tile_size_x + 8) / (4 tile_size_x
+// tile_size_y) shared loads per output instead of K^2. The tile is copied from
+// global memory in 16-byte pieces (float4, coalesced) whose columns start
+// 4 * ceil(r / 4) left of the block's first output column, so that every piece
+// is 16-byte aligned in both memories; each shared row's 16-byte slots are
+// permuted within groups of 8 (slot ^= group & (tile_size_x / 4 - 1)) so that
+// the 16-byte loads of a quarter warp, whose threads are tile_size_x words
+// apart, fall in distinct banks. A block handles tiles_per_block tiles stacked
+// vertically; with cp_async = 1 it copies them with cp.async (zero-filling the
+// padding) into two shared buffers, the next tile's copy overlapping the
+// current tile's arithmetic; with cp_async = 0 the tile is read into registers
+// (__ldg with read_only) and stored to shared memory. Images whose width is not
+// a multiple of 4 (or unaligned buffers) take a scalar copy of the same tile.
 //
 // Tunable (each a -D define): block_size_x, block_size_y, tile_size_x,
-// tile_size_y, use_padding (row stride padded to 16 mod 32 words), read_only
-// (global loads through __ldg). Compiled by NVRTC: builtins only.
+// tile_size_y, use_padding (path 0: row stride padded to 16 mod 32 words),
+// read_only (global loads through __ldg), sliding_window, tiles_per_block and
+// cp_async (path 1). Compiled by NVRTC: builtins only.
 
 #ifndef K
 #define K 3
@@ -38,6 +65,15 @@
 #ifndef read_only
 #define read_only 0
 #endif
+#ifndef sliding_window
+#define sliding_window 0
+#endif
+#ifndef tiles_per_block
+#define tiles_per_block 1
+#endif
+#ifndef cp_async
+#define cp_async 0
+#endif
 
 static_assert(K % 2 == 1, "K is odd");
 
@@ -46,6 +82,8 @@ static_assert(K % 2 == 1, "K is odd");
 #else
 #define CONV_LOAD(address) (*(address))
 #endif
+
+#if !sliding_window
 
 extern "C" __global__ void __launch_bounds__(block_size_x * block_size_y)
     conv2d(float* output, const float* input, const float* filter, int width, int height, int k) {
@@ -102,3 +140,216 @@ extern "C" __global__ void __launch_bounds__(block_size_x * block_size_y)
     }
   }
 }
+
+#else  // sliding_window
+
+namespace conv2d_window {
+
+constexpr int radius = (K - 1) / 2;
+constexpr int run = tile_size_x;   // consecutive outputs of a thread along a row
+constexpr int rows = tile_size_y;  // consecutive output rows of a thread
+constexpr int threads = block_size_x * block_size_y;
+constexpr int output_columns = block_size_x * run;
+constexpr int output_rows = block_size_y * rows;  // of one tile
+constexpr int margin = 4 * ((radius + 3) / 4);    // tile columns left (and right) of the outputs, a multiple of 4
+constexpr int tile_columns = output_columns + 2 * margin;
+constexpr int tile_rows = output_rows + K - 1;
+constexpr int stride = (tile_columns + 31) / 32 * 32;  // words per shared row; the slot permutation stays inside
+constexpr int tile_words = tile_rows * stride;
+constexpr int quads = tile_columns / 4;  // 16-byte pieces per tile row
+constexpr int pieces = tile_rows * quads;
+constexpr int spread = run / 4;  // a thread's first column, in 16-byte slots
+constexpr int lead = margin - radius;  // a thread's first needed column within its first 16-byte slot
+constexpr int window_quads = (lead + run + K - 1 + 3) / 4;  // 16-byte loads per input row
+constexpr int buffers = tiles_per_block > 1 ? 2 : 1;
+
+static_assert(run == 4 || run == 8 || run == 16, "tile_size_x is 4, 8 or 16 with sliding_window");
+static_assert(lead >= 0 && lead < 4, "the halo is rounded up to whole 16-byte pieces");
+
+// The shared word of tile column `column` within its row: 16-byte slots are
+// permuted within each group of 8 (32 columns) by XOR with the group's index,
+// so a thread's window (run words after its neighbour's) lands in other banks.
+__device__ __forceinline__ int word_of(int column) { return column ^ (((column >> 5) & (spread - 1)) << 2); }
+
+__device__ __forceinline__ void copy_async16(float* to, const float* from, int bytes) {
+#if defined(__CUDA_ARCH__)
+  unsigned address;
+  asm volatile("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(address) : "l"(to));
+  // Copies `bytes` (16 or 0) and fills the rest of the 16 with zeros.
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(address), "l"(from), "r"(bytes) : "memory");
+#else
+  for (int i = 0; i < 4; ++i) to[i] = bytes > 0 ? from[i] : 0.0f;
+#endif
+}
+
+__device__ __forceinline__ void copy_commit() {
+#if defined(__CUDA_ARCH__)
+  asm volatile("cp.async.commit_group;" ::: "memory");
+#endif
+}
+
+// Waits for every copy group but the newest.
+__device__ __forceinline__ void copy_wait_all_but_newest() {
+#if defined(__CUDA_ARCH__)
+  asm volatile("cp.async.wait_group 1;" ::: "memory");
+#endif
+}
+
+// Copies the input tile of the outputs rows first_row.. into `to`: tile row q
+// is image row first_row - radius + q, tile column c is image column
+// first_column - margin + c, zeros outside the image.
+__device__ __forceinline__ void load_tile(float* to, const float* input, int width, int height, int first_column,
+                                          int first_row, bool aligned) {
+  const int thread = threadIdx.y * block_size_x + threadIdx.x;
+  if (aligned) {
+    // A 16-byte piece starts at a multiple of 4 columns and the width is a
+    // multiple of 4: it lies wholly inside the image or wholly outside.
+#if cp_async
+#pragma unroll
+    for (int i = 0; i < (pieces + threads - 1) / threads; ++i) {
+      const int piece = thread + i * threads;
+      if (pieces % threads == 0 || piece < pieces) {
+        const int q = piece / quads;
+        const int c = 4 * (piece - q * quads);
+        const int y = first_row - radius + q;
+        const int x = first_column - margin + c;
+        const bool inside = y >= 0 && y < height && x >= 0 && x < width;
+        copy_async16(to + q * stride + word_of(c), inside ? input + static_cast<long long>(y) * width + x : input,
+                     inside ? 16 : 0);
+      }
+    }
+#else
+    constexpr int batch = 8;  // pieces in flight per thread
+#pragma unroll
+    for (int first = 0; first < (pieces + threads - 1) / threads; first += batch) {
+      float4 staged[batch];
+#pragma unroll
+      for (int i = 0; i < batch; ++i) {
+        const int piece = thread + (first + i) * threads;
+        staged[i] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        if (first + i < (pieces + threads - 1) / threads && (pieces % threads == 0 || piece < pieces)) {
+          const int q = piece / quads;
+          const int c = 4 * (piece - q * quads);
+          const int y = first_row - radius + q;
+          const int x = first_column - margin + c;
+          if (y >= 0 && y < height && x >= 0 && x < width)
+            staged[i] = CONV_LOAD(reinterpret_cast<const float4*>(input + static_cast<long long>(y) * width + x));
+        }
+      }
+#pragma unroll
+      for (int i = 0; i < batch; ++i) {
+        const int piece = thread + (first + i) * threads;
+        if (first + i < (pieces + threads - 1) / threads && (pieces % threads == 0 || piece < pieces)) {
+          const int q = piece / quads;
+          const int c = 4 * (piece - q * quads);
+          *reinterpret_cast<float4*>(to + q * stride + word_of(c)) = staged[i];
+        }
+      }
+    }
+#endif
+  } else {
+    for (int item = thread; item < tile_rows * tile_columns; item += threads) {
+      const int q = item / tile_columns;
+      const int c = item - q * tile_columns;
+      const int y = first_row - radius + q;
+      const int x = first_column - margin + c;
+      float value = 0.0f;
+      if (y >= 0 && y < height && x >= 0 && x < width) value = CONV_LOAD(input + static_cast<long long>(y) * width + x);
+      to[q * stride + word_of(c)] = value;
+    }
+  }
+}
+
+}  // namespace conv2d_window
+
+extern "C" __global__ void __launch_bounds__(block_size_x * block_size_y)
+    conv2d(float* output, const float* input, const float* filter, int width, int height, int k) {
+  using namespace conv2d_window;
+  (void)k;  // K, the compile-time extent, is what the code uses; k names it for the reference
+  extern __shared__ float4 tile_storage[];  // buffers x tile_rows x stride words
+  float* const tile = reinterpret_cast<float*>(tile_storage);
+
+  const int first_column = blockIdx.x * output_columns;
+  const int first_row = blockIdx.y * (output_rows * tiles_per_block);
+  if (first_row >= height) return;  // the whole block (the grid is rounded up to whole blocks)
+  const int tiles = min(tiles_per_block, (height - first_row + output_rows - 1) / output_rows);
+  const bool aligned = width % 4 == 0 &&
+                       (reinterpret_cast<unsigned long long>(input) | reinterpret_cast<unsigned long long>(output)) % 16 == 0;
+
+  float weights[K * K];
+#pragma unroll
+  for (int w = 0; w < K * K; ++w) weights[w] = CONV_LOAD(filter + w);
+
+  // Word offsets (within a row) of this thread's 16-byte loads.
+  int offsets[window_quads];
+#pragma unroll
+  for (int n = 0; n < window_quads; ++n) offsets[n] = word_of(threadIdx.x * run + 4 * n);
+  const int x0 = first_column + threadIdx.x * run;
+
+  load_tile(tile, input, width, height, first_column, first_row, aligned);
+  if (cp_async) copy_commit();
+  for (int t = 0; t < tiles; ++t) {
+    const int tile_first_row = first_row + t * output_rows;
+    if (t + 1 < tiles)
+      load_tile(tile + ((t + 1) % buffers) * tile_words, input, width, height, first_column, tile_first_row + output_rows,
+                aligned);
+    if (cp_async) {
+      copy_commit();  // (an empty group after the last tile)
+      copy_wait_all_but_newest();
+    }
+    __syncthreads();
+
+    const float* mine = tile + (t % buffers) * tile_words + threadIdx.y * rows * stride;
+    float sum[rows][run];
+#pragma unroll
+    for (int i = 0; i < rows; ++i)
+#pragma unroll
+      for (int j = 0; j < run; ++j) sum[i][j] = 0.0f;
+
+    // Input row q of the thread's rows + K - 1 feeds output row i with filter row q - i.
+#pragma unroll
+    for (int q = 0; q < rows + K - 1; ++q) {
+      float window[4 * window_quads];
+#pragma unroll
+      for (int n = 0; n < window_quads; ++n) {
+        const float4 piece = *reinterpret_cast<const float4*>(mine + q * stride + offsets[n]);
+        window[4 * n] = piece.x;
+        window[4 * n + 1] = piece.y;
+        window[4 * n + 2] = piece.z;
+        window[4 * n + 3] = piece.w;
+      }
+#pragma unroll
+      for (int i = 0; i < rows; ++i) {
+        const int fy = q - i;
+        if (fy >= 0 && fy < K) {
+#pragma unroll
+          for (int fx = 0; fx < K; ++fx)
+#pragma unroll
+            for (int j = 0; j < run; ++j) sum[i][j] = fmaf(window[lead + j + fx], weights[fy * K + fx], sum[i][j]);
+        }
+      }
+    }
+
+#pragma unroll
+    for (int i = 0; i < rows; ++i) {
+      const int y = tile_first_row + threadIdx.y * rows + i;
+      if (y < height) {
+        float* const line = output + static_cast<long long>(y) * width;
+        if (aligned) {
+#pragma unroll
+          for (int n = 0; n < run / 4; ++n)
+            if (x0 + 4 * n < width)
+              *reinterpret_cast<float4*>(line + x0 + 4 * n) =
+                  make_float4(sum[i][4 * n], sum[i][4 * n + 1], sum[i][4 * n + 2], sum[i][4 * n + 3]);
+        } else {
+#pragma unroll
+          for (int j = 0; j < run; ++j)
+            if (x0 + j < width) line[x0 + j] = sum[i][j];
+        }
+      }
+    }
+    if (t + 1 < tiles) __syncthreads();  // before the next iteration's copy overwrites this buffer
+  }
+}
+
+#endif  // sliding_window
