@@ -38,11 +38,19 @@
 // current tile's arithmetic; with cp_async = 0 the tile is read into registers
 // (__ldg with read_only) and stored to shared memory. Images whose width is not
 // a multiple of 4 (or unaligned buffers) take a scalar copy of the same tile.
+// With halo_reuse = 1 (tiles_per_block > 1) the stacked tiles share one ring of
+// 2 * output rows + K - 1 shared rows instead of two whole tile buffers: the
+// next tile's first K - 1 input rows are the current tile's last K - 1, already
+// in the ring, so moving down copies only the output-rows new rows (into the
+// ring rows the previous tile alone used; with cp_async, overlapping the current
+// tile's FMAs) and the vertical halo is read from global memory once per block,
+// not once per tile: (block rows + K - 1) / block rows of the outputs' bytes,
+// a block's rows being tile rows x tiles_per_block (up to 16 tiles).
 //
 // Tunable (each a -D define): block_size_x, block_size_y, tile_size_x,
 // tile_size_y, use_padding (path 0: row stride padded to 16 mod 32 words),
-// read_only (global loads through __ldg), sliding_window, tiles_per_block and
-// cp_async (path 1). Compiled by NVRTC: builtins only.
+// read_only (global loads through __ldg), sliding_window, tiles_per_block,
+// cp_async and halo_reuse (path 1). Compiled by NVRTC: builtins only.
 
 #ifndef K
 #define K 3
@@ -73,6 +81,9 @@
 #endif
 #ifndef cp_async
 #define cp_async 0
+#endif
+#ifndef halo_reuse
+#define halo_reuse 0
 #endif
 
 static_assert(K % 2 == 1, "K is odd");
@@ -162,6 +173,9 @@ constexpr int spread = run / 4;  // a thread's first column, in 16-byte slots
 constexpr int lead = margin - radius;  // a thread's first needed column within its first 16-byte slot
 constexpr int window_quads = (lead + run + K - 1 + 3) / 4;  // 16-byte loads per input row
 constexpr int buffers = tiles_per_block > 1 ? 2 : 1;
+// halo_reuse: shared rows of the ring (the current tile's and the next tile's new ones).
+constexpr int ring_rows = tiles_per_block > 1 ? tile_rows + output_rows : tile_rows;
+constexpr bool ring = halo_reuse && tiles_per_block > 1;
 
 static_assert(run == 4 || run == 8 || run == 16, "tile_size_x is 4, 8 or 16 with sliding_window");
 static_assert(lead >= 0 && lead < 4, "the halo is rounded up to whole 16-byte pieces");
@@ -195,11 +209,22 @@ __device__ __forceinline__ void copy_wait_all_but_newest() {
 #endif
 }
 
-// Copies the input tile of the outputs rows first_row.. into `to`: tile row q
-// is image row first_row - radius + q, tile column c is image column
-// first_column - margin + c, zeros outside the image.
-__device__ __forceinline__ void load_tile(float* to, const float* input, int width, int height, int first_column,
-                                          int first_row, bool aligned) {
+// The shared row (of `to`) of tile row q whose row 0 is shared row `start`:
+// start + q, wrapped around the ring with halo_reuse (start < ring_rows,
+// q < tile_rows <= ring_rows).
+__device__ __forceinline__ int ring_row(int start, int q) {
+  const int row = start + q;
+  return ring && row >= ring_rows ? row - ring_rows : row;
+}
+
+// Copies rows first_q.. of the input tile of the output rows first_row.. into
+// `to`: tile row q is image row first_row - radius + q (stored in shared row
+// ring_row(start, q)), tile column c is image column first_column - margin + c,
+// zeros outside the image.
+template <int first_q>
+__device__ __forceinline__ void load_tile(float* to, int start, const float* input, int width, int height,
+                                          int first_column, int first_row, bool aligned) {
+  constexpr int pieces = (tile_rows - first_q) * quads;  // of these rows
   const int thread = threadIdx.y * block_size_x + threadIdx.x;
   if (aligned) {
     // A 16-byte piece starts at a multiple of 4 columns and the width is a
@@ -209,13 +234,14 @@ __device__ __forceinline__ void load_tile(float* to, const float* input, int wid
     for (int i = 0; i < (pieces + threads - 1) / threads; ++i) {
       const int piece = thread + i * threads;
       if (pieces % threads == 0 || piece < pieces) {
-        const int q = piece / quads;
-        const int c = 4 * (piece - q * quads);
+        const int p = piece / quads;
+        const int q = first_q + p;
+        const int c = 4 * (piece - p * quads);
         const int y = first_row - radius + q;
         const int x = first_column - margin + c;
         const bool inside = y >= 0 && y < height && x >= 0 && x < width;
-        copy_async16(to + q * stride + word_of(c), inside ? input + static_cast<long long>(y) * width + x : input,
-                     inside ? 16 : 0);
+        copy_async16(to + ring_row(start, q) * stride + word_of(c),
+                     inside ? input + static_cast<long long>(y) * width + x : input, inside ? 16 : 0);
       }
     }
 #else
@@ -228,8 +254,9 @@ __device__ __forceinline__ void load_tile(float* to, const float* input, int wid
         const int piece = thread + (first + i) * threads;
         staged[i] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
         if (first + i < (pieces + threads - 1) / threads && (pieces % threads == 0 || piece < pieces)) {
-          const int q = piece / quads;
-          const int c = 4 * (piece - q * quads);
+          const int p = piece / quads;
+          const int q = first_q + p;
+          const int c = 4 * (piece - p * quads);
           const int y = first_row - radius + q;
           const int x = first_column - margin + c;
           if (y >= 0 && y < height && x >= 0 && x < width)
@@ -240,22 +267,23 @@ __device__ __forceinline__ void load_tile(float* to, const float* input, int wid
       for (int i = 0; i < batch; ++i) {
         const int piece = thread + (first + i) * threads;
         if (first + i < (pieces + threads - 1) / threads && (pieces % threads == 0 || piece < pieces)) {
-          const int q = piece / quads;
-          const int c = 4 * (piece - q * quads);
-          *reinterpret_cast<float4*>(to + q * stride + word_of(c)) = staged[i];
+          const int p = piece / quads;
+          const int c = 4 * (piece - p * quads);
+          *reinterpret_cast<float4*>(to + ring_row(start, first_q + p) * stride + word_of(c)) = staged[i];
         }
       }
     }
 #endif
   } else {
-    for (int item = thread; item < tile_rows * tile_columns; item += threads) {
-      const int q = item / tile_columns;
-      const int c = item - q * tile_columns;
+    for (int item = thread; item < (tile_rows - first_q) * tile_columns; item += threads) {
+      const int p = item / tile_columns;
+      const int q = first_q + p;
+      const int c = item - p * tile_columns;
       const int y = first_row - radius + q;
       const int x = first_column - margin + c;
       float value = 0.0f;
       if (y >= 0 && y < height && x >= 0 && x < width) value = CONV_LOAD(input + static_cast<long long>(y) * width + x);
-      to[q * stride + word_of(c)] = value;
+      to[ring_row(start, q) * stride + word_of(c)] = value;
     }
   }
 }
@@ -266,7 +294,7 @@ extern "C" __global__ void __launch_bounds__(block_size_x * block_size_y)
     conv2d(float* output, const float* input, const float* filter, int width, int height, int k) {
   using namespace conv2d_window;
   (void)k;  // K, the compile-time extent, is what the code uses; k names it for the reference
-  extern __shared__ float4 tile_storage[];  // buffers x tile_rows x stride words
+  extern __shared__ float4 tile_storage[];  // buffers x tile_rows (or ring_rows with the ring) x stride words
   float* const tile = reinterpret_cast<float*>(tile_storage);
 
   const int first_column = blockIdx.x * output_columns;
@@ -286,20 +314,29 @@ extern "C" __global__ void __launch_bounds__(block_size_x * block_size_y)
   for (int n = 0; n < window_quads; ++n) offsets[n] = word_of(threadIdx.x * run + 4 * n);
   const int x0 = first_column + threadIdx.x * run;
 
-  load_tile(tile, input, width, height, first_column, first_row, aligned);
+  load_tile<0>(tile, 0, input, width, height, first_column, first_row, aligned);
   if (cp_async) copy_commit();
+  int start = 0;  // ring: the shared row of the current tile's row 0
   for (int t = 0; t < tiles; ++t) {
     const int tile_first_row = first_row + t * output_rows;
-    if (t + 1 < tiles)
-      load_tile(tile + ((t + 1) % buffers) * tile_words, input, width, height, first_column, tile_first_row + output_rows,
-                aligned);
+    // ring: the next tile's row 0 is this tile's row output_rows, and its rows
+    // from K - 1 on fall in the ring rows only the previous tile used.
+    const int next_start = start + output_rows >= ring_rows ? start + output_rows - ring_rows : start + output_rows;
+    if (t + 1 < tiles) {
+      if (ring)
+        load_tile<K - 1>(tile, next_start, input, width, height, first_column, tile_first_row + output_rows, aligned);
+      else
+        load_tile<0>(tile + ((t + 1) % buffers) * tile_words, 0, input, width, height, first_column,
+                     tile_first_row + output_rows, aligned);
+    }
     if (cp_async) {
       copy_commit();  // (an empty group after the last tile)
       copy_wait_all_but_newest();
     }
     __syncthreads();
 
-    const float* mine = tile + (t % buffers) * tile_words + threadIdx.y * rows * stride;
+    const float* mine = tile + (t % buffers) * tile_words + threadIdx.y * rows * stride;  // without the ring
+    const int my_start = start + threadIdx.y * rows;  // ring: shared row of the thread's input row 0 (unwrapped)
     float sum[rows][run];
 #pragma unroll
     for (int i = 0; i < rows; ++i)
@@ -312,7 +349,9 @@ extern "C" __global__ void __launch_bounds__(block_size_x * block_size_y)
       float window[4 * window_quads];
 #pragma unroll
       for (int n = 0; n < window_quads; ++n) {
-        const float4 piece = *reinterpret_cast<const float4*>(mine + q * stride + offsets[n]);
+        const float4 piece = *reinterpret_cast<const float4*>(
+            ring ? tile + (my_start + q >= ring_rows ? my_start + q - ring_rows : my_start + q) * stride + offsets[n]
+                 : mine + q * stride + offsets[n]);
         window[4 * n] = piece.x;
         window[4 * n + 1] = piece.y;
         window[4 * n + 2] = piece.z;
@@ -349,6 +388,7 @@ extern "C" __global__ void __launch_bounds__(block_size_x * block_size_y)
       }
     }
     if (t + 1 < tiles) __syncthreads();  // before the next iteration's copy overwrites this buffer
+    start = next_start;
   }
 }
 
