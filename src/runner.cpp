@@ -495,16 +495,18 @@ bench_report run_bench(const kernel_spec& given, const bench_options& options) {
   if (options.config.empty()) {
     const auto store = results_store::open(store_path, store_access::read_only);
     const auto best = store.best(key);
-    if (!best)
-      throw invalid_argument("no stored best of " + spec.name + " on " + key.device.name +
-                             " for this problem: tune it first or give --config");
+    if (!best && !options.baseline_when_untuned)
+      throw no_stored_best("no stored best of " + spec.name + " on " + key.device.name +
+                           " for this problem: tune it first or give --config");
     index = index_of(spec, space, {});
-    for (std::size_t i = 0; i < space.size(); ++i)
-      if (configuration_of(space, i) == best->configuration) index = i;
-    report.from_store = true;
+    if (best)
+      for (std::size_t i = 0; i < space.size(); ++i)
+        if (configuration_of(space, i) == best->configuration) index = i;
+    report.from_store = best.has_value();
   } else {
     index = index_of(spec, space, options.config);
   }
+  report.index = index;
   report.outcome = backend->evaluate(index);
   report.configuration = timed(space, index, report.outcome.median_us / 1000.0);
   return report;

@@ -28,23 +28,10 @@ struct bench_command_options {
   std::string json;
 };
 
-// "a=1,b=fast" -> {{"a", "1"}, {"b", "fast"}}.
-std::vector<std::pair<std::string, std::string>> parse_assignments(const std::string& text) {
-  std::vector<std::pair<std::string, std::string>> out;
-  std::istringstream items(text);
-  for (std::string item; std::getline(items, item, ',');) {
-    const auto equals = item.find('=');
-    if (equals == std::string::npos || equals == 0 || equals + 1 == item.size())
-      throw invalid_argument("--config: '" + item + "' is not name=value");
-    out.emplace_back(item.substr(0, equals), item.substr(equals + 1));
-  }
-  return out;
-}
-
 int run_bench_command(const bench_command_options& options, std::ostream& out) {
   const auto spec = load_spec(options.spec);
   bench_options settings;
-  settings.config = parse_assignments(options.config);
+  settings.config = parse_assignments(options.config, "--config");
   settings.store = options.store;
   settings.min_seconds = options.min_seconds;
   if (spec.backend == backend_kind::cuda) settings.devices = parse_devices(options.device);
@@ -91,6 +78,18 @@ int run_bench_command(const bench_command_options& options, std::ostream& out) {
 }
 
 }  // namespace
+
+std::vector<std::pair<std::string, std::string>> parse_assignments(const std::string& text, const std::string& option) {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::istringstream items(text);
+  for (std::string item; std::getline(items, item, ',');) {
+    const auto equals = item.find('=');
+    if (equals == std::string::npos || equals == 0 || equals + 1 == item.size())
+      throw invalid_argument(option + ": '" + item + "' is not name=value");
+    out.emplace_back(item.substr(0, equals), item.substr(equals + 1));
+  }
+  return out;
+}
 
 void add_bench_command(CLI::App& app, command_action& action, std::ostream& out) {
   auto options = std::make_shared<bench_command_options>();

@@ -7,6 +7,7 @@
 #include <functional>
 #include <iosfwd>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace tunekit::app {
@@ -14,6 +15,11 @@ namespace tunekit::app {
 /// "N" or "all" (every GPU here, counted without a CUDA context in this
 /// process, which forks GPU workers later). Throws tunekit::invalid_argument.
 [[nodiscard]] std::vector<int> parse_devices(const std::string& text);
+
+/// "a=1,b=fast" -> {{"a", "1"}, {"b", "fast"}}. Throws tunekit::invalid_argument
+/// naming `option` for an item that is not name=value.
+[[nodiscard]] std::vector<std::pair<std::string, std::string>> parse_assignments(const std::string& text,
+                                                                               const std::string& option);
 
 /// The chosen command's work; returns the exit code.
 using command_action = std::function<int()>;

@@ -112,8 +112,7 @@ bench_report measure_tuned(const kernel_spec& spec, const profile_options& optio
   tuned_now = false;
   try {
     return run_bench(spec, settings);
-  } catch (const invalid_argument& problem) {
-    if (std::string(problem.what()).rfind("no stored best", 0) != 0) throw;
+  } catch (const no_stored_best&) {
   }
   out << fmt::format("{}: nothing stored for this device, tuning now (auto, budget {})\n", spec.path.stem().string(),
                      options.tune_budget);
@@ -201,10 +200,7 @@ int run_profile(const profile_options& options, std::ostream& out) {
     observed.statistics = result.statistics;
     if (const auto budget = budgets.find(name); budget != budgets.end()) observed.budget_us = budget->second;
     const auto space = search_space::enumerate(space_of(spec));
-    std::size_t index = 0;
-    for (std::size_t i = 0; i < space.size(); ++i)
-      if (configuration_of(space, i) == report.configuration.config) index = i;
-    if (const auto work = work_of(spec, space, index)) {
+    if (const auto work = work_of(spec, space, report.index)) {
       observed.rate = measure::annotate(*work, result.statistics.median, roof);
       result.throughput = measure::throughput_json(*work, result.statistics.median, roof);
     }

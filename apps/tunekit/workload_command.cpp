@@ -7,8 +7,8 @@
 
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <ostream>
-#include <sstream>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -43,21 +43,17 @@ struct workload_options {
 
 // "n=1000,k=5": the seed spec's problem with these values.
 void resize(kernel_spec& spec, const std::string& text) {
-  std::istringstream items(text);
-  for (std::string item; std::getline(items, item, ',');) {
-    const auto equals = item.find('=');
-    if (equals == std::string::npos) throw invalid_argument("--size: '" + item + "' is not name=value");
-    const auto key = item.substr(0, equals);
+  for (const auto& [key, number] : parse_assignments(text, "--size")) {
     auto at = std::find_if(spec.problem.begin(), spec.problem.end(), [&](const auto& p) { return p.first == key; });
     if (at == spec.problem.end()) throw invalid_argument("--size: the problem has no '" + key + "'");
     std::size_t used = 0;
     double value = 0.0;
     try {
-      value = std::stod(item.substr(equals + 1), &used);
+      value = std::stod(number, &used);
     } catch (const std::exception&) {
       used = 0;
     }
-    if (used == 0 || used != item.size() - equals - 1) throw invalid_argument("--size: '" + item + "' is not a number");
+    if (used == 0 || used != number.size()) throw invalid_argument("--size: '" + key + "=" + number + "' is not a number");
     at->second = value;
   }
 }
@@ -88,20 +84,14 @@ int run_workload(const workload_options& options, std::ostream& out) {
     settings.store = options.store;
     settings.devices = {options.device};
     settings.min_seconds = 0.01;
-    std::optional<bench_report> report;
-    try {
-      report = run_bench(spec, settings);
-    } catch (const invalid_argument& problem) {
-      if (std::string(problem.what()).rfind("no stored best", 0) != 0) throw;
-      for (const auto& [name, value] : spec.baseline) settings.config.emplace_back(name, to_string(value));
-      report = run_bench(spec, settings);
-    }
-    if (report->outcome.status != evaluation_status::ok)
-      throw error(fmt::format("the kernel failed: {}: {}", to_string(report->outcome.status), report->outcome.message));
+    settings.baseline_when_untuned = true;
+    const auto report = run_bench(spec, settings);
+    if (report.outcome.status != evaluation_status::ok)
+      throw error(fmt::format("the kernel failed: {}: {}", to_string(report.outcome.status), report.outcome.message));
     params["outputs_from"] = "gpu";
-    params["device"] = report->device.name;
+    params["device"] = report.device.name;
     json config = json::object();
-    for (const auto& [name, value] : report->configuration.config) config[name] = to_string(value);
+    for (const auto& [name, value] : report.configuration.config) config[name] = to_string(value);
     params["config"] = config;
   } else {
     const std::filesystem::path store = options.store.empty() ? default_store_path() : std::filesystem::path(options.store);

@@ -100,12 +100,23 @@ struct bench_options {
   std::vector<int> devices = {};             ///< the first is measured on; empty: GPU 0
   double min_seconds = 1.0;                  ///< a longer measurement than a tuning one
   double max_noise = 0.005;
+  /// With no config and nothing stored: measure the baseline instead of
+  /// throwing no_stored_best.
+  bool baseline_when_untuned = false;
+};
+
+/// run_bench() was asked for the stored best and the store has none for
+/// this device, kernel and problem.
+class no_stored_best : public invalid_argument {
+ public:
+  using invalid_argument::invalid_argument;
 };
 
 struct bench_report {
   std::string kernel;
   device_identity device;
   std::string problem;  ///< JSON object text
+  std::size_t index = 0;  ///< the configuration's index in the spec's space
   timed_configuration configuration;
   bool from_store = false;  ///< the configuration is the stored best
   variant_outcome outcome;
@@ -113,7 +124,8 @@ struct bench_report {
 
 /// Measures one configuration of `spec` (verified first) with the
 /// measurement engine. Throws tunekit::invalid_argument for a configuration
-/// outside the space or no stored best to default to.
+/// outside the space, no_stored_best when there is no stored best to
+/// default to (unless baseline_when_untuned).
 [[nodiscard]] bench_report run_bench(const kernel_spec& spec, const bench_options& options);
 
 /// The report as the JSON contract of `tunekit tune --json`:

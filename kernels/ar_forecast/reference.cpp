@@ -3,8 +3,9 @@
 // reflection of 0 where the prediction error is not positive) and h recursive
 // forecasts, the mean added back. Series split over the host's threads.
 #include <algorithm>
-#include <thread>
 #include <vector>
+
+#include "../common/reference.hpp"
 
 extern "C" void ar_forecast_reference(void* const* args) {
   auto* forecast = static_cast<float*>(args[0]);
@@ -52,13 +53,5 @@ extern "C" void ar_forecast_reference(void* const* args) {
       }
     }
   };
-  const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  std::vector<std::thread> workers;
-  const int share = (series + threads - 1) / threads;
-  for (int t = 0; t < threads; ++t) {
-    const int begin = t * share;
-    const int end = std::min(series, begin + share);
-    if (begin < end) workers.emplace_back(some, begin, end);
-  }
-  for (auto& worker : workers) worker.join();
+  reference::split_over_threads(series, some);
 }

@@ -1,8 +1,6 @@
 // conv2d's CPU reference: zero-padded k x k cross-correlation, float64 sums,
 // rows split over the host's threads. k is the kernel's last argument.
-#include <algorithm>
-#include <thread>
-#include <vector>
+#include "../common/reference.hpp"
 
 extern "C" void conv2d_reference(void* const* args) {
   auto* out = static_cast<float*>(args[0]);
@@ -28,13 +26,5 @@ extern "C" void conv2d_reference(void* const* args) {
         out[static_cast<long long>(y) * width + x] = static_cast<float>(sum);
       }
   };
-  const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  std::vector<std::thread> workers;
-  const int share = (height + threads - 1) / threads;
-  for (int t = 0; t < threads; ++t) {
-    const int begin = t * share;
-    const int end = std::min(height, begin + share);
-    if (begin < end) workers.emplace_back(rows, begin, end);
-  }
-  for (auto& worker : workers) worker.join();
+  reference::split_over_threads(height, rows);
 }

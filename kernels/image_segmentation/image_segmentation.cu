@@ -113,7 +113,19 @@ constexpr int kExits = 96;
 constexpr int kRoots = 128;
 constexpr int kFlags = 256;
 
-#ifndef IMAGE_SEGMENTATION_EMULATED  // a host emulation used in testing supplies these itself
+// Thread 0 hands every thread of the block the ticket it took ahead (in
+// `shared_ticket`) and takes the next one from `counter`, none past `tiles`.
+__device__ __forceinline__ int take_ticket(int* counter, int& next, int tiles, int& shared_ticket) {
+  if (threadIdx.x == 0) {
+    shared_ticket = next;
+    if (next < tiles) next = atomicAdd(counter, 1);
+  }
+  __syncthreads();
+  const int ticket = shared_ticket;
+  __syncthreads();
+  return ticket;
+}
+
 __device__ __forceinline__ int load_relaxed(const int* p) {
   int v;
   asm volatile("ld.relaxed.gpu.s32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
@@ -139,7 +151,6 @@ __device__ __forceinline__ unsigned image_word(const unsigned char* p) {
 }
 __device__ __forceinline__ int image_byte(const unsigned char* p) { return __ldg(p); }
 __device__ __forceinline__ void pause_briefly() { asm volatile("nanosleep.u32 64;" ::: "memory"); }
-#endif
 
 // --- shared-memory union-find over the tile's local indices ---------------
 
@@ -488,13 +499,7 @@ extern "C" __global__ void __launch_bounds__(block_size_x, blocks_per_sm)
     next = atomicAdd(scratch + kTicketsA, 1);
   }
   for (;;) {
-    if (threadIdx.x == 0) {
-      ticket = next;
-      if (next < tiles) next = atomicAdd(scratch + kTicketsA, 1);
-    }
-    __syncthreads();
-    const int t = ticket;
-    __syncthreads();
+    const int t = take_ticket(scratch + kTicketsA, next, tiles, ticket);
     if (t >= tiles) break;
     const int tx = t % tiles_x;
     const int ty = t / tiles_x;
@@ -534,13 +539,7 @@ extern "C" __global__ void __launch_bounds__(block_size_x, blocks_per_sm)
 
   int roots = 0;
   for (;;) {
-    if (threadIdx.x == 0) {
-      ticket = next;
-      if (next < tiles) next = atomicAdd(scratch + kTicketsC, 1);
-    }
-    __syncthreads();
-    const int t = ticket;
-    __syncthreads();
+    const int t = take_ticket(scratch + kTicketsC, next, tiles, ticket);
     if (t >= tiles) break;
     roots += resolve_tile(labels, width, height, (t % tiles_x) * kTileW, (t / tiles_x) * kTileH, whole_words, lab);
     if (threadIdx.x == 0) flags[t] = 0;

@@ -6,23 +6,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
-#include <thread>
 #include <vector>
 
-namespace {
+#include "../common/reference.hpp"
 
-double dot(const float* a, const float* b, int n) {
-  double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
-  int k = 0;
-  for (; k + 4 <= n; k += 4) {
-    s0 += static_cast<double>(a[k]) * b[k];
-    s1 += static_cast<double>(a[k + 1]) * b[k + 1];
-    s2 += static_cast<double>(a[k + 2]) * b[k + 2];
-    s3 += static_cast<double>(a[k + 3]) * b[k + 3];
-  }
-  for (; k < n; ++k) s0 += static_cast<double>(a[k]) * b[k];
-  return (s0 + s1) + (s2 + s3);
-}
+namespace {
 
 double sigmoid(double v) { return 1.0 / (1.0 + std::exp(-v)); }
 
@@ -56,7 +44,7 @@ extern "C" void lstm_cell_reference(void* const* args) {
         for (int r = 0; r < rows; ++r) {
           const std::size_t b = static_cast<std::size_t>(row0 + r);
           gates[static_cast<std::size_t>(r) * 4 * hidden + n] =
-              dot(x + b * input, wi, input) + dot(h + b * hidden, wh, hidden) + bias;
+              reference::dot(x + b * input, wi, input) + reference::dot(h + b * hidden, wh, hidden) + bias;
         }
       }
       for (int r = 0; r < rows; ++r) {
@@ -74,13 +62,5 @@ extern "C" void lstm_cell_reference(void* const* args) {
       }
     }
   };
-  const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  std::vector<std::thread> workers;
-  const int share = (groups + threads - 1) / threads;
-  for (int t = 0; t < threads; ++t) {
-    const int begin = t * share;
-    const int end = std::min(groups, begin + share);
-    if (begin < end) workers.emplace_back(work, begin, end);
-  }
-  for (auto& worker : workers) worker.join();
+  reference::split_over_threads(groups, work);
 }

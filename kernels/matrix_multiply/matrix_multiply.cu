@@ -146,6 +146,41 @@ __device__ __forceinline__ void fetch(fetched& next, const float* a_panel, const
   }
 }
 
+// The K loop of both variants: step t multiplies the tiles in shared memory
+// while step t + 1's pieces are fetched into registers, then stores them
+// (double_buffer: into the other stage, one barrier per step; else into the
+// same stage, between two barriers). `store` writes fetched pieces into a
+// stage of the variant's tiles, `step` multiplies one stage.
+template <typename Tile, typename Store, typename Step>
+__device__ __forceinline__ void k_loop(const float* a_panel, const float* b_panel, int n, Tile* a_tiles, Tile* b_tiles,
+                                       int a_stage, int b_stage, Store store, Step step) {
+  const int k_steps = n / block_k;
+  fetched next;
+  fetch(next, a_panel, b_panel, n, 0);
+  store(next, a_tiles, b_tiles);
+  __syncthreads();
+#if double_buffer
+  for (int t = 0; t < k_steps; ++t) {
+    const int stage = t & 1;
+    if (t + 1 < k_steps) fetch(next, a_panel, b_panel, n, (t + 1) * block_k);
+    step(a_tiles + stage * a_stage, b_tiles + stage * b_stage);
+    // The other stage was last read in step t - 1, before the barrier that ended it.
+    if (t + 1 < k_steps) store(next, a_tiles + (stage ^ 1) * a_stage, b_tiles + (stage ^ 1) * b_stage);
+    __syncthreads();
+  }
+#else
+  for (int t = 0; t < k_steps; ++t) {
+    if (t + 1 < k_steps) fetch(next, a_panel, b_panel, n, (t + 1) * block_k);
+    step(a_tiles, b_tiles);
+    if (t + 1 < k_steps) {
+      __syncthreads();
+      store(next, a_tiles, b_tiles);
+      __syncthreads();
+    }
+  }
+#endif
+}
+
 }  // namespace
 
 extern __shared__ __align__(16) unsigned char matrix_multiply_shared[];
@@ -237,31 +272,8 @@ extern "C" __global__ void __launch_bounds__(MM_THREADS)
     }
   };
 
-  const int k_steps = n / block_k;
-  fetched next;
-  fetch(next, a_panel, b_panel, n, 0);
-  stash(next, a_tiles, b_tiles);
-  __syncthreads();
-#if double_buffer
-  for (int t = 0; t < k_steps; ++t) {
-    const int stage = t & 1;
-    if (t + 1 < k_steps) fetch(next, a_panel, b_panel, n, (t + 1) * block_k);
-    step(a_tiles + stage * a_stage, b_tiles + stage * b_stage);
-    // The other stage was last read in step t - 1, before the barrier that ended it.
-    if (t + 1 < k_steps) stash(next, a_tiles + (stage ^ 1) * a_stage, b_tiles + (stage ^ 1) * b_stage);
-    __syncthreads();
-  }
-#else
-  for (int t = 0; t < k_steps; ++t) {
-    if (t + 1 < k_steps) fetch(next, a_panel, b_panel, n, (t + 1) * block_k);
-    step(a_tiles, b_tiles);
-    if (t + 1 < k_steps) {
-      __syncthreads();
-      stash(next, a_tiles, b_tiles);
-      __syncthreads();
-    }
-  }
-#endif
+  k_loop(a_panel, b_panel, n, a_tiles, b_tiles, a_stage, b_stage,
+         [](const fetched& next, float* a_tile, float* b_tile) { stash(next, a_tile, b_tile); }, step);
 
 #pragma unroll
   for (int i = 0; i < thread_m; ++i) {
@@ -396,31 +408,9 @@ extern "C" __global__ void __launch_bounds__(MM_THREADS)
     }
   };
 
-  const int k_steps = n / block_k;
-  fetched next;
-  fetch(next, a_panel, b_panel, n, 0);
-  stash(next, a_tiles, b_tiles);
-  __syncthreads();
-#if double_buffer
-  for (int t = 0; t < k_steps; ++t) {
-    const int stage = t & 1;
-    if (t + 1 < k_steps) fetch(next, a_panel, b_panel, n, (t + 1) * block_k);
-    step(a_tiles + stage * a_stage, b_tiles + stage * b_stage);
-    // The other stage was last read in step t - 1, before the barrier that ended it.
-    if (t + 1 < k_steps) stash(next, a_tiles + (stage ^ 1) * a_stage, b_tiles + (stage ^ 1) * b_stage);
-    __syncthreads();
-  }
-#else
-  for (int t = 0; t < k_steps; ++t) {
-    if (t + 1 < k_steps) fetch(next, a_panel, b_panel, n, (t + 1) * block_k);
-    step(a_tiles, b_tiles);
-    if (t + 1 < k_steps) {
-      __syncthreads();
-      stash(next, a_tiles, b_tiles);
-      __syncthreads();
-    }
-  }
-#endif
+  k_loop(a_panel, b_panel, n, a_tiles, b_tiles, a_stage, b_stage,
+         [](const fetched& next, unsigned short* a_tile, unsigned short* b_tile) { stash(next, a_tile, b_tile); },
+         step);
 
   // D fragment: lane holds rows lane / 4 and lane / 4 + 8, columns 2 (lane % 4) + 0, 1.
   const int row0 = tile_row * block_m + warp_row + lane / 4;

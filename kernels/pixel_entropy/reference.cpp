@@ -6,8 +6,9 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <thread>
 #include <vector>
+
+#include "../common/reference.hpp"
 
 extern "C" void pixel_entropy_reference(void* const* args) {
   auto* out = static_cast<float*>(args[0]);
@@ -56,13 +57,5 @@ extern "C" void pixel_entropy_reference(void* const* args) {
       }
     }
   };
-  const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  std::vector<std::thread> workers;
-  const int share = (height + threads - 1) / threads;
-  for (int t = 0; t < threads; ++t) {
-    const int begin = t * share;
-    const int end = std::min(height, begin + share);
-    if (begin < end) workers.emplace_back(band, begin, end);
-  }
-  for (auto& worker : workers) worker.join();
+  reference::split_over_threads(height, band);
 }

@@ -5,10 +5,9 @@
 
 #include <chrono>
 #include <fstream>
-#include <set>
-#include <sstream>
 #include <thread>
 
+#include "detail/includes.hpp"
 #include "detail/kernel_tuner_files.hpp"
 #include "tunekit/error.hpp"
 #include "tunekit/store.hpp"
@@ -38,35 +37,6 @@ struct program {
   }
 };
 
-// The text of every file that `source` includes with #include "..." and that
-// one of `directories` holds, recursively: a changed header makes a new key.
-std::string quoted_includes(const std::string& source, const std::vector<std::filesystem::path>& directories,
-                            std::set<std::filesystem::path>& seen) {
-  std::string texts;
-  std::istringstream lines(source);
-  for (std::string line; std::getline(lines, line);) {
-    const auto hash = line.find_first_not_of(" \t");
-    if (hash == std::string::npos || line[hash] != '#') continue;
-    const auto directive = line.find_first_not_of(" \t", hash + 1);
-    if (directive == std::string::npos || line.compare(directive, 7, "include") != 0) continue;
-    const auto open = line.find('"', directive + 7);
-    const auto close = open == std::string::npos ? open : line.find('"', open + 1);
-    if (close == std::string::npos) continue;
-    const std::string name = line.substr(open + 1, close - open - 1);
-    for (const auto& directory : directories) {
-      std::error_code missing;
-      const auto path = std::filesystem::weakly_canonical(directory / name, missing);
-      if (missing || !std::filesystem::is_regular_file(path, missing)) continue;
-      if (seen.insert(path).second) {
-        const auto text = tunekit::detail::read_maybe_gzipped(path);
-        texts += "\n#file " + name + "\n" + text + quoted_includes(text, directories, seen);
-      }
-      break;
-    }
-  }
-  return texts;
-}
-
 }  // namespace
 
 nvrtc_compiler::nvrtc_compiler(std::filesystem::path cache_directory) : cache_(std::move(cache_directory)) {
@@ -89,8 +59,7 @@ nvrtc_compiler::result nvrtc_compiler::compile(const nvrtc_request& request) con
 
   std::string key_text = version() + "\n" + request.function;
   for (const auto& option : options) key_text += "\n" + option;
-  std::set<std::filesystem::path> seen;
-  key_text += quoted_includes(request.source, request.include_directories, seen);
+  key_text += tunekit::detail::quoted_include_texts(request.source, request.include_directories);
   const auto key = source_hash(request.source, key_text);
   result out;
   out.cubin = cache_ / (key + ".cubin");

@@ -27,6 +27,7 @@
 #include "tunekit/store.hpp"
 
 #include "detail/arguments.hpp"
+#include "detail/includes.hpp"
 #include "detail/npy.hpp"
 #include "detail/process.hpp"
 
@@ -69,6 +70,7 @@ compiler::result compiler::compile(const std::filesystem::path& source,
   for (const auto& option : options) argv.push_back(option);
   std::string key_text = version_;
   for (const auto& each : argv) key_text += "\n" + each;
+  key_text += detail::quoted_include_texts(text.str(), {source.parent_path()});
   const auto key = source_hash(text.str(), key_text);
   out.library = cache_ / (key + ".so");
   std::error_code ignored;

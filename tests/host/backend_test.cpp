@@ -125,4 +125,20 @@ TEST(HostCompiler, CachesByHashAndReportsCompileErrors) {
   EXPECT_NE(broken.log.find("on purpose"), std::string::npos) << broken.log;
 }
 
+TEST(HostCompiler, AChangedIncludedHeaderIsANewCacheEntry) {
+  scratch_store dir;
+  const tunekit::host::compiler compiler(dir / "cache");
+  std::filesystem::create_directories(dir / "src" / "common");
+  std::ofstream(dir / "src" / "common" / "value.hpp") << "inline int value() { return 1; }\n";
+  std::ofstream(dir / "src" / "k.cpp") << "#include \"common/value.hpp\"\nextern \"C\" int k() { return value(); }\n";
+  const auto first = compiler.compile(dir / "src" / "k.cpp", {}, {});
+  ASSERT_TRUE(first.ok) << first.log;
+  EXPECT_TRUE(compiler.compile(dir / "src" / "k.cpp", {}, {}).cached);
+  std::ofstream(dir / "src" / "common" / "value.hpp") << "inline int value() { return 2; }\n";
+  const auto changed = compiler.compile(dir / "src" / "k.cpp", {}, {});
+  ASSERT_TRUE(changed.ok) << changed.log;
+  EXPECT_FALSE(changed.cached);
+  EXPECT_NE(changed.library, first.library);
+}
+
 }  // namespace
