@@ -260,9 +260,10 @@ store_key session_key(const kernel_spec& spec, const variant_backend& backend) {
           spec.problem_text()};
 }
 
-// The configuration `assignments` names (the baseline's values elsewhere).
-std::size_t index_of(const kernel_spec& spec, const search_space& space,
-                     const std::vector<std::pair<std::string, std::string>>& assignments) {
+}  // namespace
+
+std::size_t configuration_index(const kernel_spec& spec, const search_space& space,
+                                const std::vector<std::pair<std::string, std::string>>& assignments) {
   auto wanted = configuration_of(space, baseline_index(spec, space));
   for (const auto& [name, text] : assignments) {
     const auto slot = std::find_if(wanted.begin(), wanted.end(), [&](const auto& each) { return each.first == name; });
@@ -285,8 +286,6 @@ std::size_t index_of(const kernel_spec& spec, const search_space& space,
     if (configuration_of(space, index) == wanted) return index;
   throw invalid_argument("--config: that configuration breaks a constraint of " + spec.name);
 }
-
-}  // namespace
 
 double tune_report::bound_seconds() const {
   const double compile = compile_threads > 0 ? compile_seconds / static_cast<double>(compile_threads) : 0.0;
@@ -498,13 +497,13 @@ bench_report run_bench(const kernel_spec& given, const bench_options& options) {
     if (!best && !options.baseline_when_untuned)
       throw no_stored_best("no stored best of " + spec.name + " on " + key.device.name +
                            " for this problem: tune it first or give --config");
-    index = index_of(spec, space, {});
+    index = configuration_index(spec, space, {});
     if (best)
       for (std::size_t i = 0; i < space.size(); ++i)
         if (configuration_of(space, i) == best->configuration) index = i;
     report.from_store = best.has_value();
   } else {
-    index = index_of(spec, space, options.config);
+    index = configuration_index(spec, space, options.config);
   }
   report.index = index;
   report.outcome = backend->evaluate(index);

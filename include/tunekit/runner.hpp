@@ -122,6 +122,13 @@ struct bench_report {
   variant_outcome outcome;
 };
 
+/// The index in `space` (the space of `spec`) of the configuration that
+/// `assignments` names, name=value, the baseline's values elsewhere. Throws
+/// tunekit::invalid_argument naming the first wrong name or value, or when the
+/// configuration breaks a constraint.
+[[nodiscard]] std::size_t configuration_index(const kernel_spec& spec, const search_space& space,
+                                              const std::vector<std::pair<std::string, std::string>>& assignments);
+
 /// Measures one configuration of `spec` (verified first) with the
 /// measurement engine. Throws tunekit::invalid_argument for a configuration
 /// outside the space, no_stored_best when there is no stored best to

@@ -85,6 +85,12 @@
 #ifndef halo_reuse
 #define halo_reuse 0
 #endif
+#ifndef bulk_copy
+#define bulk_copy 0
+#endif
+#ifndef stages
+#define stages 2
+#endif
 
 static_assert(K % 2 == 1, "K is odd");
 
@@ -288,7 +294,174 @@ __device__ __forceinline__ void load_tile(float* to, int start, const float* inp
   }
 }
 
+// A single tile (tiles_per_block = 1) through registers, aligned: thread
+// (tx, ty) reads tile rows ty, ty + block_size_y, ... and in each the run / 4
+// pieces tx, tx + block_size_x, ... of the outputs' columns (coalesced), and
+// threads tx < 2 margin / 4 the halo's pieces left and right. No index
+// division, a row pointer per row, and the image's edges tested only by the
+// blocks they cut: a few instructions per piece, not tens.
+__device__ __forceinline__ void load_rows(float* to, const float* input, int width, int height, int first_column,
+                                          int first_row) {
+  constexpr int body = run / 4;            // pieces a thread reads per row, of the outputs' columns
+  constexpr int halo = margin / 4;         // pieces of halo left (and right) of them
+  constexpr int per_thread = (tile_rows + block_size_y - 1) / block_size_y;  // rows a thread reads
+  constexpr int batch = 4;                 // rows in flight per thread
+  const int tx = threadIdx.x;
+  const int ty = threadIdx.y;
+  const bool edge_x = first_column - margin < 0 || first_column + output_columns + margin > width;
+  const bool has_halo = tx < 2 * halo;
+  // A halo piece: tile column tx * 4 on the left, else right of the outputs.
+  const int halo_column = tx < halo ? 4 * tx : output_columns + 4 * tx;
+  const int halo_x = first_column - margin + halo_column;
+  const bool halo_inside = halo_x >= 0 && halo_x < width;
+#pragma unroll
+  for (int first = 0; first < per_thread; first += batch) {
+    float4 pieces_read[batch][body + 1];
+#pragma unroll
+    for (int b = 0; b < batch; ++b) {
+      const int r = ty + (first + b) * block_size_y;
+      const int y = first_row - radius + r;
+      const bool row_inside = (per_thread % batch == 0 || first + b < per_thread) &&
+                              (tile_rows % block_size_y == 0 || r < tile_rows) && y >= 0 && y < height;
+      const float* const line = input + static_cast<long long>(y) * width + first_column;
+#pragma unroll
+      for (int m = 0; m < body; ++m) {
+        const int x = 4 * (tx + m * block_size_x);
+        pieces_read[b][m] = row_inside && (!edge_x || first_column + x < width)
+                                ? CONV_LOAD(reinterpret_cast<const float4*>(line + x))
+                                : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+      }
+      pieces_read[b][body] = row_inside && has_halo && halo_inside
+                                 ? CONV_LOAD(reinterpret_cast<const float4*>(line - margin + halo_column))
+                                 : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    }
+#pragma unroll
+    for (int b = 0; b < batch; ++b) {
+      const int r = ty + (first + b) * block_size_y;
+      if ((per_thread % batch == 0 || first + b < per_thread) && (tile_rows % block_size_y == 0 || r < tile_rows)) {
+        float* const row = to + r * stride;
+#pragma unroll
+        for (int m = 0; m < body; ++m)
+          *reinterpret_cast<float4*>(row + word_of(margin + 4 * (tx + m * block_size_x))) = pieces_read[b][m];
+        if (has_halo) *reinterpret_cast<float4*>(row + word_of(halo_column)) = pieces_read[b][body];
+      }
+    }
+  }
+}
+
+// The arithmetic of one tile for one thread: its input row q (of rows + K - 1)
+// starts at `row(q)` in shared memory, its 16-byte loads at `offsets` words
+// from there; input row q feeds output row i with filter row q - i.
+template <class Row>
+__device__ __forceinline__ void accumulate(float (&sum)[rows][run], Row row, const int (&offsets)[window_quads],
+                                           const float (&weights)[K * K]) {
+#pragma unroll
+  for (int i = 0; i < rows; ++i)
+#pragma unroll
+    for (int j = 0; j < run; ++j) sum[i][j] = 0.0f;
+#pragma unroll
+  for (int q = 0; q < rows + K - 1; ++q) {
+    const float* const line = row(q);
+    float window[4 * window_quads];
+#pragma unroll
+    for (int n = 0; n < window_quads; ++n) {
+      const float4 piece = *reinterpret_cast<const float4*>(line + offsets[n]);
+      window[4 * n] = piece.x;
+      window[4 * n + 1] = piece.y;
+      window[4 * n + 2] = piece.z;
+      window[4 * n + 3] = piece.w;
+    }
+#pragma unroll
+    for (int i = 0; i < rows; ++i) {
+      const int fy = q - i;
+      if (fy >= 0 && fy < K) {
+#pragma unroll
+        for (int fx = 0; fx < K; ++fx)
+#pragma unroll
+          for (int j = 0; j < run; ++j) sum[i][j] = fmaf(window[lead + j + fx], weights[fy * K + fx], sum[i][j]);
+      }
+    }
+  }
+}
+
+// Stores a thread's rows x run outputs, the first at (y, x0), inside the image.
+__device__ __forceinline__ void store_outputs(float* output, const float (&sum)[rows][run], int y, int x0, int width,
+                                              int height, bool aligned) {
+  if (aligned && y + rows <= height && x0 + run <= width) {  // all inside: no test per row
+    float* line = output + static_cast<long long>(y) * width + x0;
+#pragma unroll
+    for (int i = 0; i < rows; ++i, line += width)
+#pragma unroll
+      for (int n = 0; n < run / 4; ++n)
+        *reinterpret_cast<float4*>(line + 4 * n) =
+            make_float4(sum[i][4 * n], sum[i][4 * n + 1], sum[i][4 * n + 2], sum[i][4 * n + 3]);
+    return;
+  }
+#pragma unroll
+  for (int i = 0; i < rows; ++i) {
+    if (y + i < height) {
+      float* const line = output + static_cast<long long>(y + i) * width;
+      if (aligned) {
+#pragma unroll
+        for (int n = 0; n < run / 4; ++n)
+          if (x0 + 4 * n < width)
+            *reinterpret_cast<float4*>(line + x0 + 4 * n) =
+                make_float4(sum[i][4 * n], sum[i][4 * n + 1], sum[i][4 * n + 2], sum[i][4 * n + 3]);
+      } else {
+#pragma unroll
+        for (int j = 0; j < run; ++j)
+          if (x0 + j < width) line[x0 + j] = sum[i][j];
+      }
+    }
+  }
+}
+
+// bulk_copy = 1: the shared-memory address (32 bits) of a generic pointer into shared memory.
+__device__ __forceinline__ unsigned shared_address(const void* pointer) {
+  unsigned address;
+  asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(address) : "l"(pointer));
+  return address;
+}
+
+// An mbarrier whose phase completes after `count` arrivals (and the bytes they expect).
+__device__ __forceinline__ void barrier_init(unsigned barrier, unsigned count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(barrier), "r"(count) : "memory");
+  asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+}
+
+__device__ __forceinline__ void barrier_arrive(unsigned barrier) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(barrier) : "memory");
+}
+
+__device__ __forceinline__ void barrier_arrive_expecting(unsigned barrier, unsigned bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(barrier), "r"(bytes) : "memory");
+}
+
+__device__ __forceinline__ void barrier_wait(unsigned barrier, unsigned parity) {
+  unsigned done = 0;
+  do {
+    asm volatile(
+        "{ .reg .pred p; mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2; selp.u32 %0, 1, 0, p; }"
+        : "=r"(done)
+        : "r"(barrier), "r"(parity)
+        : "memory");
+  } while (!done);
+}
+
+// Copies `bytes` (a multiple of 16, both addresses 16-byte aligned) from global to
+// shared memory with the copy engine; their arrival completes `barrier`'s bytes.
+__device__ __forceinline__ void bulk_copy_row(unsigned to, const float* from, unsigned bytes, unsigned barrier) {
+  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(to),
+               "l"(from), "r"(bytes), "r"(barrier)
+               : "memory");
+}
+
+// Orders this thread's earlier shared stores before later bulk copies (another proxy).
+__device__ __forceinline__ void fence_for_bulk_copies() { asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); }
+
 }  // namespace conv2d_window
+
+#if !bulk_copy
 
 extern "C" __global__ void __launch_bounds__(block_size_x * block_size_y)
     conv2d(float* output, const float* input, const float* filter, int width, int height, int k) {
@@ -314,7 +487,10 @@ extern "C" __global__ void __launch_bounds__(block_size_x * block_size_y)
   for (int n = 0; n < window_quads; ++n) offsets[n] = word_of(threadIdx.x * run + 4 * n);
   const int x0 = first_column + threadIdx.x * run;
 
-  load_tile<0>(tile, 0, input, width, height, first_column, first_row, aligned);
+  if (tiles_per_block == 1 && !cp_async && aligned)
+    load_rows(tile, input, width, height, first_column, first_row);
+  else
+    load_tile<0>(tile, 0, input, width, height, first_column, first_row, aligned);
   if (cp_async) copy_commit();
   int start = 0;  // ring: the shared row of the current tile's row 0
   for (int t = 0; t < tiles; ++t) {
@@ -338,58 +514,149 @@ extern "C" __global__ void __launch_bounds__(block_size_x * block_size_y)
     const float* mine = tile + (t % buffers) * tile_words + threadIdx.y * rows * stride;  // without the ring
     const int my_start = start + threadIdx.y * rows;  // ring: shared row of the thread's input row 0 (unwrapped)
     float sum[rows][run];
-#pragma unroll
-    for (int i = 0; i < rows; ++i)
-#pragma unroll
-      for (int j = 0; j < run; ++j) sum[i][j] = 0.0f;
-
-    // Input row q of the thread's rows + K - 1 feeds output row i with filter row q - i.
-#pragma unroll
-    for (int q = 0; q < rows + K - 1; ++q) {
-      float window[4 * window_quads];
-#pragma unroll
-      for (int n = 0; n < window_quads; ++n) {
-        const float4 piece = *reinterpret_cast<const float4*>(
-            ring ? tile + (my_start + q >= ring_rows ? my_start + q - ring_rows : my_start + q) * stride + offsets[n]
-                 : mine + q * stride + offsets[n]);
-        window[4 * n] = piece.x;
-        window[4 * n + 1] = piece.y;
-        window[4 * n + 2] = piece.z;
-        window[4 * n + 3] = piece.w;
-      }
-#pragma unroll
-      for (int i = 0; i < rows; ++i) {
-        const int fy = q - i;
-        if (fy >= 0 && fy < K) {
-#pragma unroll
-          for (int fx = 0; fx < K; ++fx)
-#pragma unroll
-            for (int j = 0; j < run; ++j) sum[i][j] = fmaf(window[lead + j + fx], weights[fy * K + fx], sum[i][j]);
-        }
-      }
-    }
-
-#pragma unroll
-    for (int i = 0; i < rows; ++i) {
-      const int y = tile_first_row + threadIdx.y * rows + i;
-      if (y < height) {
-        float* const line = output + static_cast<long long>(y) * width;
-        if (aligned) {
-#pragma unroll
-          for (int n = 0; n < run / 4; ++n)
-            if (x0 + 4 * n < width)
-              *reinterpret_cast<float4*>(line + x0 + 4 * n) =
-                  make_float4(sum[i][4 * n], sum[i][4 * n + 1], sum[i][4 * n + 2], sum[i][4 * n + 3]);
-        } else {
-#pragma unroll
-          for (int j = 0; j < run; ++j)
-            if (x0 + j < width) line[x0 + j] = sum[i][j];
-        }
-      }
-    }
+    accumulate(
+        sum,
+        [&](int q) {
+          return ring ? tile + (my_start + q >= ring_rows ? my_start + q - ring_rows : my_start + q) * stride
+                      : mine + q * stride;
+        },
+        offsets, weights);
+    store_outputs(output, sum, tile_first_row + threadIdx.y * rows, x0, width, height, aligned);
     if (t + 1 < tiles) __syncthreads();  // before the next iteration's copy overwrites this buffer
     start = next_start;
   }
 }
+
+#else  // bulk_copy
+
+namespace conv2d_window {
+// Tile row q (image row first_row - radius + q) is ring row q % bulk_rows: the
+// rows the slowest warp reads and those of the tiles copied ahead of it.
+constexpr int bulk_rows = stages * output_rows + K - 1;
+constexpr int consumer_warps = threads / 32;
+static_assert(stages >= 2 && threads % 32 == 0, "whole warps compute; the copies run ahead by up to stages - 1 tiles");
+}  // namespace conv2d_window
+
+extern "C" __global__ void __launch_bounds__(conv2d_window::threads + 32)
+    conv2d(float* output, const float* input, const float* filter, int width, int height, int k) {
+  using namespace conv2d_window;
+  (void)k;  // K, the compile-time extent, is what the code uses; k names it for the reference
+  extern __shared__ float4 tile_storage[];  // bulk_rows x stride words, tile column c at word c
+  // Per ring slot (tile t uses slot t % stages): `full` completes when tile t's
+  // rows have landed, `empty` when every computing warp is done with tile t.
+  __shared__ unsigned long long full[stages];
+  __shared__ unsigned long long empty[stages];
+  float* const ring = reinterpret_cast<float*>(tile_storage);
+
+  const int first_column = blockIdx.x * output_columns;
+  const int first_row = blockIdx.y * (output_rows * tiles_per_block);
+  if (first_row >= height) return;  // the whole block (the grid is rounded up to whole blocks)
+  const int tiles = min(tiles_per_block, (height - first_row + output_rows - 1) / output_rows);
+  const bool aligned = width % 4 == 0 &&
+                       (reinterpret_cast<unsigned long long>(input) | reinterpret_cast<unsigned long long>(output)) % 16 == 0;
+  // A one-dimensional block: threads computing threads (block_size_x x
+  // block_size_y, x fastest), then the copying warp.
+  const int thread = threadIdx.x;
+  const int left = first_column - margin;  // image column of tile column 0
+  const int top = first_row - radius;      // image row of tile row 0
+  // The tile columns inside the image: [inside_begin, inside_end), multiples of 4 when aligned.
+  const int inside_begin = max(0, -left);
+  const int inside_end = min(tile_columns, width - left);
+
+  if (thread == 0)
+    for (int s = 0; s < stages; ++s) {
+      barrier_init(shared_address(full + s), 32);
+      barrier_init(shared_address(empty + s), consumer_warps);
+    }
+  if (aligned && (inside_begin > 0 || inside_end < tile_columns)) {
+    // The columns outside the image stay zero: the copies only write those inside.
+    for (int item = thread; item < bulk_rows * tile_columns; item += threads + 32) {
+      const int c = item % tile_columns;
+      if (c < inside_begin || c >= inside_end) ring[(item / tile_columns) * stride + c] = 0.0f;
+    }
+    fence_for_bulk_copies();
+  }
+  // Read before the warps part, in control flow the compiler sees as uniform:
+  // the weights stay in uniform registers (FFMA's operands), not in 25-49 of
+  // each thread's own.
+  float weights[K * K];
+#pragma unroll
+  for (int w = 0; w < K * K; ++w) weights[w] = filter[w];
+  __syncthreads();  // the last block-wide barrier: the warps part here
+
+  // The last warp copies (threads is a multiple of 32: no warp does both; the
+  // shuffle says so to the compiler, which keeps the computing code uniform).
+  if (__shfl_sync(0xffffffffu, static_cast<int>(thread >= threads), 0)) {
+    // The copying warp: tile t's new rows (output_rows of them; all of tile 0's)
+    // once every computing warp is done with tile t - stages, whose rows they
+    // replace. Lane 0 copies each row inside the image with one bulk copy;
+    // rows outside the image are zeros stored by the lanes. Every lane arrives
+    // on `full` after its stores, lane 0 expecting the copies' bytes.
+    const int lane = thread - threads;
+    const unsigned row_bytes = 4u * static_cast<unsigned>(inside_end - inside_begin);
+    for (int t = 0; t < tiles; ++t) {
+      const int slot = t % stages;
+      if (t >= stages) barrier_wait(shared_address(empty + slot), (t / stages - 1) & 1);
+      const int q_begin = t == 0 ? 0 : t * output_rows + K - 1;
+      const int q_end = (t + 1) * output_rows + K - 1;
+      if (aligned) {
+        const int y_begin = max(top + q_begin, 0);
+        const int y_end = min(top + q_end, height);
+        if (y_begin > top + q_begin || y_end < top + q_end) {
+          for (int q = q_begin; q < q_end; ++q)
+            if (top + q < 0 || top + q >= height)
+              for (int c = lane; c < tile_columns; c += 32) ring[(q % bulk_rows) * stride + c] = 0.0f;
+          fence_for_bulk_copies();
+        }
+        if (lane == 0) {
+          const unsigned barrier = shared_address(full + slot);
+          barrier_arrive_expecting(barrier, y_end > y_begin ? static_cast<unsigned>(y_end - y_begin) * row_bytes : 0u);
+          const float* from = input + static_cast<long long>(y_begin) * width + left + inside_begin;
+          int row = (y_begin - top) % bulk_rows;
+          for (int y = y_begin; y < y_end; ++y, from += width, row = row + 1 == bulk_rows ? 0 : row + 1)
+            bulk_copy_row(shared_address(ring + row * stride + inside_begin), from, row_bytes, barrier);
+        } else {
+          barrier_arrive(shared_address(full + slot));
+        }
+      } else {
+        for (int item = lane; item < (q_end - q_begin) * tile_columns; item += 32) {
+          const int q = q_begin + item / tile_columns;
+          const int c = item % tile_columns;
+          const int y = top + q;
+          const int x = left + c;
+          float value = 0.0f;
+          if (y >= 0 && y < height && x >= 0 && x < width) value = input[static_cast<long long>(y) * width + x];
+          ring[(q % bulk_rows) * stride + c] = value;
+        }
+        barrier_arrive(shared_address(full + slot));
+      }
+    }
+    return;
+  }
+
+  // The computing warps: tile by tile as the copies land.
+  const int tx = thread % block_size_x;
+  const int ty = thread / block_size_x;
+  int offsets[window_quads];
+#pragma unroll
+  for (int n = 0; n < window_quads; ++n) offsets[n] = tx * run + 4 * n;
+  const int x0 = first_column + tx * run;
+  int base = ty * rows;  // ring row of the thread's input row 0 in tile t
+  for (int t = 0; t < tiles; ++t) {
+    const int slot = t % stages;
+    barrier_wait(shared_address(full + slot), (t / stages) & 1);
+    const float* const mine = ring + base * stride;
+    const int wrap = bulk_rows - base;  // the thread's input rows from here on start the ring again
+    float sum[rows][run];
+    accumulate(
+        sum, [&](int q) { return q < wrap ? mine + q * stride : mine + (q - bulk_rows) * stride; }, offsets, weights);
+    __syncwarp();
+    if (thread % 32 == 0) barrier_arrive(shared_address(empty + slot));
+    store_outputs(output, sum, first_row + t * output_rows + ty * rows, x0, width, height, aligned);
+    base = base + output_rows >= bulk_rows ? base + output_rows - bulk_rows : base + output_rows;
+  }
+}
+
+#endif  // bulk_copy
 
 #endif  // sliding_window

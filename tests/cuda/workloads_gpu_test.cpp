@@ -11,6 +11,7 @@
 #include "temp_dir.hpp"
 #include "tunekit/cuda/backend.hpp"
 #include "tunekit/profile.hpp"
+#include "tunekit/runner.hpp"
 #include "tunekit/search_space.hpp"
 #include "tunekit/spec.hpp"
 
@@ -41,6 +42,54 @@ TEST(WorkloadsGpu, EverySeedSpecVerifiesOnFreshInputs) {
     ++checked;
   }
   EXPECT_EQ(checked, 9u);
+}
+
+// conv2d's sliding-window copy paths (cp.async with the ring of halo rows,
+// __ldg, and the bulk copies at 2 to 4 stages) at K = 3, 5, 7 on images whose
+// edges cut tiles: a width that is not a multiple of the tile (the right edge
+// copied short), one that is not a multiple of 4 (the word-by-word copy), a
+// height that leaves a partial last tile, and an image narrower than a tile.
+TEST(WorkloadsGpu, Conv2dEveryCopyPathVerifiesWhereTheImageCutsTiles) {
+  if (tunekit::cuda::count_devices_without_context() == 0) GTEST_SKIP() << "no CUDA device";
+  tunekit::test::temp_dir dir;
+  using assignments = std::vector<std::pair<std::string, std::string>>;
+  const std::vector<assignments> configurations = {
+      {{"sliding_window", "1"}, {"tile_size_x", "4"}, {"tile_size_y", "4"}, {"block_size_x", "64"},
+       {"block_size_y", "2"}, {"cp_async", "1"}, {"halo_reuse", "1"}, {"tiles_per_block", "8"}},
+      {{"sliding_window", "1"}, {"tile_size_x", "4"}, {"tile_size_y", "4"}, {"block_size_x", "32"},
+       {"block_size_y", "4"}, {"read_only", "1"}},
+      {{"sliding_window", "1"}, {"bulk_copy", "1"}, {"tile_size_x", "4"}, {"tile_size_y", "2"}, {"block_size_x", "32"},
+       {"block_size_y", "4"}},
+      {{"sliding_window", "1"}, {"bulk_copy", "1"}, {"stages", "2"}, {"tiles_per_block", "4"}, {"tile_size_x", "4"},
+       {"tile_size_y", "4"}, {"block_size_x", "64"}, {"block_size_y", "2"}},
+      {{"sliding_window", "1"}, {"bulk_copy", "1"}, {"stages", "3"}, {"tiles_per_block", "8"}, {"tile_size_x", "8"},
+       {"tile_size_y", "2"}, {"block_size_x", "32"}, {"block_size_y", "4"}},
+      {{"sliding_window", "1"}, {"bulk_copy", "1"}, {"stages", "4"}, {"tiles_per_block", "16"}, {"tile_size_x", "16"},
+       {"tile_size_y", "1"}, {"block_size_x", "16"}, {"block_size_y", "8"}},
+  };
+  std::random_device entropy;
+  for (const int k : {3, 5, 7}) {
+    for (const auto& [width, height] : {std::pair{1000, 37}, std::pair{998, 35}, std::pair{64, 9}}) {
+      auto spec = tunekit::load_spec(TUNEKIT_SOURCE_DIR "/kernels/conv2d/conv2d.toml");
+      spec.compile_options = {"-DK=" + std::to_string(k)};
+      for (auto& [name, value] : spec.problem) {
+        if (name == "k") value = k;
+        if (name == "width") value = width;
+        if (name == "height") value = height;
+      }
+      const std::uint64_t shift = (static_cast<std::uint64_t>(entropy()) << 20) + 1;
+      for (auto& argument : spec.arguments) argument.init.seed += shift;
+      const auto space = tunekit::search_space::enumerate(tunekit::space_of(spec));
+      auto backend = tunekit::cuda::make_backend(spec, space, dir.path() / "cache", {0});
+      for (const auto& config : configurations) {
+        const auto index = tunekit::configuration_index(spec, space, config);
+        const auto outcome = backend->evaluate(index);
+        EXPECT_EQ(outcome.status, tunekit::evaluation_status::ok)
+            << "K=" << k << " " << width << "x" << height << " " << space.describe(index) << " seeds moved by " << shift
+            << ": " << to_string(outcome.status) << ": " << outcome.message;
+      }
+    }
+  }
 }
 
 }  // namespace
