@@ -3,7 +3,8 @@ kernels ran on: torch.add (c = a + b) and torch.dot (float32) at the seed and
 large sizes, and cuDNN's conv2d at the conv2d workload's sizes. Median of 200 launches timed with CUDA events, after
 warm-up; the inputs are uniform random. The other workloads' peers live in
 bench/workloads/peers/NAME.py, each with peers(median_ms) returning its
-entries. Prints one JSON object; PEERS=a,b limits the run to those modules."""
+entries. Prints one JSON object; PEERS=a,b limits the run to those modules;
+--conv2d prints only the conv2d entries."""
 import importlib.util
 import json
 import os
@@ -84,5 +85,12 @@ def main():
 if __name__ == "__main__":
     if sys.argv[1:] == ["--conv2d-defaults"]:
         json.dump(conv2d_entries(benchmark=False), sys.stdout)
+    elif sys.argv[1:] == ["--conv2d"]:  # the conv2d entries alone, both ways, as main() lists them
+        entries = conv2d_entries(benchmark=True)
+        defaults = subprocess.run([sys.executable, __file__, "--conv2d-defaults"], capture_output=True, check=True,
+                                  text=True)
+        json.dump({"device": torch.cuda.get_device_name(0), "torch": torch.__version__,
+                   "workloads": entries + json.loads(defaults.stdout)}, sys.stdout, indent=1)
+        print()
     else:
         main()

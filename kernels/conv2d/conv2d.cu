@@ -47,10 +47,25 @@
 // not once per tile: (block rows + K - 1) / block rows of the outputs' bytes,
 // a block's rows being tile rows x tiles_per_block (up to 16 tiles).
 //
+// With bulk_copy = 1 (path 1) the copy engine fills the shared rows: a block of
+// block_size_x x block_size_y computing threads plus one copying warp (one
+// dimension). The copying warp's lane 0 copies each tile row inside the image
+// with one cp.async.bulk (global to shared, completing an mbarrier's bytes),
+// stages - 1 tiles ahead of the computing warps, into a ring of stages tiles'
+// rows (stacked tiles share their K - 1 halo rows; with interleave = 1 tile t
+// is the image's tile row blockIdx.y + t gridDim.y, so the whole grid moves
+// down the image as one band, and each tile copies its halo too). Per ring
+// slot a `full` mbarrier (the rows landed) and an `empty` one (every computing
+// warp is done), so no block-wide barrier after the start: a few instructions
+// per 1 KB row instead of ~45 per 16 bytes with cp.async, and the weights stay
+// in uniform registers. Rows are not permuted (a bulk copy is linear), which
+// costs bank conflicts only at tile_size_x = 8, 16.
+//
 // Tunable (each a -D define): block_size_x, block_size_y, tile_size_x,
 // tile_size_y, use_padding (path 0: row stride padded to 16 mod 32 words),
 // read_only (global loads through __ldg), sliding_window, tiles_per_block,
-// cp_async and halo_reuse (path 1). Compiled by NVRTC: builtins only.
+// cp_async, halo_reuse, bulk_copy, stages and interleave (path 1). Compiled by
+// NVRTC: builtins only.
 
 #ifndef K
 #define K 3
@@ -90,6 +105,9 @@
 #endif
 #ifndef stages
 #define stages 2
+#endif
+#ifndef interleave
+#define interleave 0
 #endif
 
 static_assert(K % 2 == 1, "K is odd");
@@ -294,61 +312,6 @@ __device__ __forceinline__ void load_tile(float* to, int start, const float* inp
   }
 }
 
-// A single tile (tiles_per_block = 1) through registers, aligned: thread
-// (tx, ty) reads tile rows ty, ty + block_size_y, ... and in each the run / 4
-// pieces tx, tx + block_size_x, ... of the outputs' columns (coalesced), and
-// threads tx < 2 margin / 4 the halo's pieces left and right. No index
-// division, a row pointer per row, and the image's edges tested only by the
-// blocks they cut: a few instructions per piece, not tens.
-__device__ __forceinline__ void load_rows(float* to, const float* input, int width, int height, int first_column,
-                                          int first_row) {
-  constexpr int body = run / 4;            // pieces a thread reads per row, of the outputs' columns
-  constexpr int halo = margin / 4;         // pieces of halo left (and right) of them
-  constexpr int per_thread = (tile_rows + block_size_y - 1) / block_size_y;  // rows a thread reads
-  constexpr int batch = 4;                 // rows in flight per thread
-  const int tx = threadIdx.x;
-  const int ty = threadIdx.y;
-  const bool edge_x = first_column - margin < 0 || first_column + output_columns + margin > width;
-  const bool has_halo = tx < 2 * halo;
-  // A halo piece: tile column tx * 4 on the left, else right of the outputs.
-  const int halo_column = tx < halo ? 4 * tx : output_columns + 4 * tx;
-  const int halo_x = first_column - margin + halo_column;
-  const bool halo_inside = halo_x >= 0 && halo_x < width;
-#pragma unroll
-  for (int first = 0; first < per_thread; first += batch) {
-    float4 pieces_read[batch][body + 1];
-#pragma unroll
-    for (int b = 0; b < batch; ++b) {
-      const int r = ty + (first + b) * block_size_y;
-      const int y = first_row - radius + r;
-      const bool row_inside = (per_thread % batch == 0 || first + b < per_thread) &&
-                              (tile_rows % block_size_y == 0 || r < tile_rows) && y >= 0 && y < height;
-      const float* const line = input + static_cast<long long>(y) * width + first_column;
-#pragma unroll
-      for (int m = 0; m < body; ++m) {
-        const int x = 4 * (tx + m * block_size_x);
-        pieces_read[b][m] = row_inside && (!edge_x || first_column + x < width)
-                                ? CONV_LOAD(reinterpret_cast<const float4*>(line + x))
-                                : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-      }
-      pieces_read[b][body] = row_inside && has_halo && halo_inside
-                                 ? CONV_LOAD(reinterpret_cast<const float4*>(line - margin + halo_column))
-                                 : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    }
-#pragma unroll
-    for (int b = 0; b < batch; ++b) {
-      const int r = ty + (first + b) * block_size_y;
-      if ((per_thread % batch == 0 || first + b < per_thread) && (tile_rows % block_size_y == 0 || r < tile_rows)) {
-        float* const row = to + r * stride;
-#pragma unroll
-        for (int m = 0; m < body; ++m)
-          *reinterpret_cast<float4*>(row + word_of(margin + 4 * (tx + m * block_size_x))) = pieces_read[b][m];
-        if (has_halo) *reinterpret_cast<float4*>(row + word_of(halo_column)) = pieces_read[b][body];
-      }
-    }
-  }
-}
-
 // The arithmetic of one tile for one thread: its input row q (of rows + K - 1)
 // starts at `row(q)` in shared memory, its 16-byte loads at `offsets` words
 // from there; input row q feeds output row i with filter row q - i.
@@ -456,7 +419,7 @@ __device__ __forceinline__ void bulk_copy_row(unsigned to, const float* from, un
                : "memory");
 }
 
-// Orders this thread's earlier shared stores before later bulk copies (another proxy).
+// Orders this thread's earlier shared-memory accesses before later bulk copies (another proxy).
 __device__ __forceinline__ void fence_for_bulk_copies() { asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); }
 
 }  // namespace conv2d_window
@@ -487,10 +450,7 @@ extern "C" __global__ void __launch_bounds__(block_size_x * block_size_y)
   for (int n = 0; n < window_quads; ++n) offsets[n] = word_of(threadIdx.x * run + 4 * n);
   const int x0 = first_column + threadIdx.x * run;
 
-  if (tiles_per_block == 1 && !cp_async && aligned)
-    load_rows(tile, input, width, height, first_column, first_row);
-  else
-    load_tile<0>(tile, 0, input, width, height, first_column, first_row, aligned);
+  load_tile<0>(tile, 0, input, width, height, first_column, first_row, aligned);
   if (cp_async) copy_commit();
   int start = 0;  // ring: the shared row of the current tile's row 0
   for (int t = 0; t < tiles; ++t) {
@@ -530,9 +490,16 @@ extern "C" __global__ void __launch_bounds__(block_size_x * block_size_y)
 #else  // bulk_copy
 
 namespace conv2d_window {
-// Tile row q (image row first_row - radius + q) is ring row q % bulk_rows: the
-// rows the slowest warp reads and those of the tiles copied ahead of it.
-constexpr int bulk_rows = stages * output_rows + K - 1;
+// interleave = 0: the block's tiles are stacked (tile t's output rows follow
+// tile t - 1's), tile row q of the block (image row first_row - radius + q) is
+// ring row q % bulk_rows, and a tile copies only its output_rows new rows.
+// interleave = 1: tile t of block row b is the image's tile row b + t *
+// gridDim.y, so the grid sweeps down the image together (the rows being read
+// and written at any time are one band, not gridDim.y of them), and each tile
+// copies all its rows into slot t % stages of whole tiles (the halo rows come
+// from L2: the tile above was read at the same time).
+constexpr bool strided = interleave == 1;
+constexpr int bulk_rows = strided ? stages * tile_rows : stages * output_rows + K - 1;
 constexpr int consumer_warps = threads / 32;
 static_assert(stages >= 2 && threads % 32 == 0, "whole warps compute; the copies run ahead by up to stages - 1 tiles");
 }  // namespace conv2d_window
@@ -549,16 +516,17 @@ extern "C" __global__ void __launch_bounds__(conv2d_window::threads + 32)
   float* const ring = reinterpret_cast<float*>(tile_storage);
 
   const int first_column = blockIdx.x * output_columns;
-  const int first_row = blockIdx.y * (output_rows * tiles_per_block);
+  const int first_row = blockIdx.y * (output_rows * (strided ? 1 : tiles_per_block));  // of tile 0
   if (first_row >= height) return;  // the whole block (the grid is rounded up to whole blocks)
-  const int tiles = min(tiles_per_block, (height - first_row + output_rows - 1) / output_rows);
+  // Output rows from one of the block's tiles to the next.
+  const int tile_step = strided ? static_cast<int>(gridDim.y) * output_rows : output_rows;
+  const int tiles = min(tiles_per_block, (height - first_row + tile_step - 1) / tile_step);
   const bool aligned = width % 4 == 0 &&
                        (reinterpret_cast<unsigned long long>(input) | reinterpret_cast<unsigned long long>(output)) % 16 == 0;
   // A one-dimensional block: threads computing threads (block_size_x x
   // block_size_y, x fastest), then the copying warp.
   const int thread = threadIdx.x;
   const int left = first_column - margin;  // image column of tile column 0
-  const int top = first_row - radius;      // image row of tile row 0
   // The tile columns inside the image: [inside_begin, inside_end), multiples of 4 when aligned.
   const int inside_begin = max(0, -left);
   const int inside_end = min(tile_columns, width - left);
@@ -597,37 +565,44 @@ extern "C" __global__ void __launch_bounds__(conv2d_window::threads + 32)
     for (int t = 0; t < tiles; ++t) {
       const int slot = t % stages;
       if (t >= stages) barrier_wait(shared_address(empty + slot), (t / stages - 1) & 1);
-      const int q_begin = t == 0 ? 0 : t * output_rows + K - 1;
-      const int q_end = (t + 1) * output_rows + K - 1;
+      // Tile t's rows to copy, [q_begin, q_end) of its tile rows (image rows
+      // top + q); tile row q_begin goes to ring row first_slot_row, and the
+      // next ones follow it (around the ring when stacked).
+      const int top = first_row + t * tile_step - radius;
+      const int q_begin = strided || t == 0 ? 0 : K - 1;
+      const int q_end = tile_rows;
+      const int first_slot_row = strided ? slot * tile_rows : (t * output_rows + q_begin) % bulk_rows;
+      const auto next_row = [](int row) { return strided || row + 1 < bulk_rows ? row + 1 : 0; };
       if (aligned) {
         const int y_begin = max(top + q_begin, 0);
         const int y_end = min(top + q_end, height);
         if (y_begin > top + q_begin || y_end < top + q_end) {
-          for (int q = q_begin; q < q_end; ++q)
+          for (int q = q_begin, row = first_slot_row; q < q_end; ++q, row = next_row(row))
             if (top + q < 0 || top + q >= height)
-              for (int c = lane; c < tile_columns; c += 32) ring[(q % bulk_rows) * stride + c] = 0.0f;
+              for (int c = lane; c < tile_columns; c += 32) ring[row * stride + c] = 0.0f;
           fence_for_bulk_copies();
         }
         if (lane == 0) {
           const unsigned barrier = shared_address(full + slot);
           barrier_arrive_expecting(barrier, y_end > y_begin ? static_cast<unsigned>(y_end - y_begin) * row_bytes : 0u);
           const float* from = input + static_cast<long long>(y_begin) * width + left + inside_begin;
-          int row = (y_begin - top) % bulk_rows;
-          for (int y = y_begin; y < y_end; ++y, from += width, row = row + 1 == bulk_rows ? 0 : row + 1)
+          int row = first_slot_row;
+          for (int y = top + q_begin; y < y_begin; ++y) row = next_row(row);
+          for (int y = y_begin; y < y_end; ++y, from += width, row = next_row(row))
             bulk_copy_row(shared_address(ring + row * stride + inside_begin), from, row_bytes, barrier);
         } else {
           barrier_arrive(shared_address(full + slot));
         }
       } else {
-        for (int item = lane; item < (q_end - q_begin) * tile_columns; item += 32) {
-          const int q = q_begin + item / tile_columns;
-          const int c = item % tile_columns;
-          const int y = top + q;
-          const int x = left + c;
-          float value = 0.0f;
-          if (y >= 0 && y < height && x >= 0 && x < width) value = input[static_cast<long long>(y) * width + x];
-          ring[(q % bulk_rows) * stride + c] = value;
-        }
+        int row = first_slot_row;
+        for (int q = q_begin; q < q_end; ++q, row = next_row(row))
+          for (int c = lane; c < tile_columns; c += 32) {
+            const int y = top + q;
+            const int x = left + c;
+            float value = 0.0f;
+            if (y >= 0 && y < height && x >= 0 && x < width) value = input[static_cast<long long>(y) * width + x];
+            ring[row * stride + c] = value;
+          }
         barrier_arrive(shared_address(full + slot));
       }
     }
@@ -645,14 +620,22 @@ extern "C" __global__ void __launch_bounds__(conv2d_window::threads + 32)
   for (int t = 0; t < tiles; ++t) {
     const int slot = t % stages;
     barrier_wait(shared_address(full + slot), (t / stages) & 1);
+    if (strided) base = slot * tile_rows + ty * rows;
     const float* const mine = ring + base * stride;
-    const int wrap = bulk_rows - base;  // the thread's input rows from here on start the ring again
+    // The thread's input rows from this one on start the ring again (stacked tiles).
+    const int wrap = strided ? tile_rows : bulk_rows - base;
     float sum[rows][run];
     accumulate(
         sum, [&](int q) { return q < wrap ? mine + q * stride : mine + (q - bulk_rows) * stride; }, offsets, weights);
+    store_outputs(output, sum, first_row + t * tile_step + ty * rows, x0, width, height, aligned);
+    // The slot goes back to the copies only after the stores, which use every
+    // value read from it (so no read of it is still outstanding), and a proxy
+    // fence, which orders this lane's reads before the copy engine's writes.
+    // (Arriving before the stores let the refill overwrite words whose reads
+    // had not completed: wrong outputs at run = 16, K = 3.)
+    fence_for_bulk_copies();
     __syncwarp();
     if (thread % 32 == 0) barrier_arrive(shared_address(empty + slot));
-    store_outputs(output, sum, first_row + t * output_rows + ty * rows, x0, width, height, aligned);
     base = base + output_rows >= bulk_rows ? base + output_rows - bulk_rows : base + output_rows;
   }
 }

@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <random>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "temp_dir.hpp"
 #include "tunekit/cuda/backend.hpp"
@@ -45,10 +47,11 @@ TEST(WorkloadsGpu, EverySeedSpecVerifiesOnFreshInputs) {
 }
 
 // conv2d's sliding-window copy paths (cp.async with the ring of halo rows,
-// __ldg, and the bulk copies at 2 to 4 stages) at K = 3, 5, 7 on images whose
-// edges cut tiles: a width that is not a multiple of the tile (the right edge
-// copied short), one that is not a multiple of 4 (the word-by-word copy), a
-// height that leaves a partial last tile, and an image narrower than a tile.
+// __ldg, and the bulk copies at 2 to 4 stages, stacked or interleaved tiles)
+// at K = 3, 5, 7 on images whose edges cut tiles: a width that is not a
+// multiple of the tile (the right edge copied short), one that is not a
+// multiple of 4 (the word-by-word copy), a height that leaves a partial last
+// tile, and an image narrower than a tile; at K = 3 also the large image.
 TEST(WorkloadsGpu, Conv2dEveryCopyPathVerifiesWhereTheImageCutsTiles) {
   if (tunekit::cuda::count_devices_without_context() == 0) GTEST_SKIP() << "no CUDA device";
   tunekit::test::temp_dir dir;
@@ -64,12 +67,20 @@ TEST(WorkloadsGpu, Conv2dEveryCopyPathVerifiesWhereTheImageCutsTiles) {
        {"tile_size_y", "4"}, {"block_size_x", "64"}, {"block_size_y", "2"}},
       {{"sliding_window", "1"}, {"bulk_copy", "1"}, {"stages", "3"}, {"tiles_per_block", "8"}, {"tile_size_x", "8"},
        {"tile_size_y", "2"}, {"block_size_x", "32"}, {"block_size_y", "4"}},
+      {{"sliding_window", "1"}, {"bulk_copy", "1"}, {"interleave", "1"}, {"stages", "3"}, {"tiles_per_block", "4"},
+       {"tile_size_x", "4"}, {"tile_size_y", "4"}, {"block_size_x", "64"}, {"block_size_y", "1"}},
       {{"sliding_window", "1"}, {"bulk_copy", "1"}, {"stages", "4"}, {"tiles_per_block", "16"}, {"tile_size_x", "16"},
        {"tile_size_y", "1"}, {"block_size_x", "16"}, {"block_size_y", "8"}},
+      {{"sliding_window", "1"}, {"bulk_copy", "1"}, {"interleave", "1"}, {"stages", "3"}, {"tiles_per_block", "8"},
+       {"tile_size_x", "16"}, {"tile_size_y", "1"}, {"block_size_x", "16"}, {"block_size_y", "16"}},
   };
   std::random_device entropy;
   for (const int k : {3, 5, 7}) {
-    for (const auto& [width, height] : {std::pair{1000, 37}, std::pair{998, 35}, std::pair{64, 9}}) {
+    std::vector<std::pair<int, int>> sizes = {{1000, 37}, {998, 35}, {64, 9}};
+    // The full image, where a slot given back before its last reads completed
+    // once showed (K = 3, 16 outputs a thread): many blocks, many refills.
+    if (k == 3) sizes.emplace_back(4096, 4096);
+    for (const auto& [width, height] : sizes) {
       auto spec = tunekit::load_spec(TUNEKIT_SOURCE_DIR "/kernels/conv2d/conv2d.toml");
       spec.compile_options = {"-DK=" + std::to_string(k)};
       for (auto& [name, value] : spec.problem) {
