@@ -312,6 +312,61 @@ __device__ __forceinline__ void load_tile(float* to, int start, const float* inp
   }
 }
 
+// A single tile (tiles_per_block = 1) through registers, aligned: thread
+// (tx, ty) reads tile rows ty, ty + block_size_y, ... and in each the run / 4
+// pieces tx, tx + block_size_x, ... of the outputs' columns (coalesced), and
+// threads tx < 2 margin / 4 the halo's pieces left and right. No index
+// division, a row pointer per row, and the image's edges tested only by the
+// blocks they cut: a few instructions per piece, not tens.
+__device__ __forceinline__ void load_rows(float* to, const float* input, int width, int height, int first_column,
+                                          int first_row) {
+  constexpr int body = run / 4;            // pieces a thread reads per row, of the outputs' columns
+  constexpr int halo = margin / 4;         // pieces of halo left (and right) of them
+  constexpr int per_thread = (tile_rows + block_size_y - 1) / block_size_y;  // rows a thread reads
+  constexpr int batch = 4;                 // rows in flight per thread
+  const int tx = threadIdx.x;
+  const int ty = threadIdx.y;
+  const bool edge_x = first_column - margin < 0 || first_column + output_columns + margin > width;
+  const bool has_halo = tx < 2 * halo;
+  // A halo piece: tile column tx * 4 on the left, else right of the outputs.
+  const int halo_column = tx < halo ? 4 * tx : output_columns + 4 * tx;
+  const int halo_x = first_column - margin + halo_column;
+  const bool halo_inside = halo_x >= 0 && halo_x < width;
+#pragma unroll
+  for (int first = 0; first < per_thread; first += batch) {
+    float4 pieces_read[batch][body + 1];
+#pragma unroll
+    for (int b = 0; b < batch; ++b) {
+      const int r = ty + (first + b) * block_size_y;
+      const int y = first_row - radius + r;
+      const bool row_inside = (per_thread % batch == 0 || first + b < per_thread) &&
+                              (tile_rows % block_size_y == 0 || r < tile_rows) && y >= 0 && y < height;
+      const float* const line = input + static_cast<long long>(y) * width + first_column;
+#pragma unroll
+      for (int m = 0; m < body; ++m) {
+        const int x = 4 * (tx + m * block_size_x);
+        pieces_read[b][m] = row_inside && (!edge_x || first_column + x < width)
+                                ? CONV_LOAD(reinterpret_cast<const float4*>(line + x))
+                                : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+      }
+      pieces_read[b][body] = row_inside && has_halo && halo_inside
+                                 ? CONV_LOAD(reinterpret_cast<const float4*>(line - margin + halo_column))
+                                 : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    }
+#pragma unroll
+    for (int b = 0; b < batch; ++b) {
+      const int r = ty + (first + b) * block_size_y;
+      if ((per_thread % batch == 0 || first + b < per_thread) && (tile_rows % block_size_y == 0 || r < tile_rows)) {
+        float* const row = to + r * stride;
+#pragma unroll
+        for (int m = 0; m < body; ++m)
+          *reinterpret_cast<float4*>(row + word_of(margin + 4 * (tx + m * block_size_x))) = pieces_read[b][m];
+        if (has_halo) *reinterpret_cast<float4*>(row + word_of(halo_column)) = pieces_read[b][body];
+      }
+    }
+  }
+}
+
 // The arithmetic of one tile for one thread: its input row q (of rows + K - 1)
 // starts at `row(q)` in shared memory, its 16-byte loads at `offsets` words
 // from there; input row q feeds output row i with filter row q - i.
@@ -450,7 +505,10 @@ extern "C" __global__ void __launch_bounds__(block_size_x * block_size_y)
   for (int n = 0; n < window_quads; ++n) offsets[n] = word_of(threadIdx.x * run + 4 * n);
   const int x0 = first_column + threadIdx.x * run;
 
-  load_tile<0>(tile, 0, input, width, height, first_column, first_row, aligned);
+  if (tiles_per_block == 1 && !cp_async && aligned)
+    load_rows(tile, input, width, height, first_column, first_row);
+  else
+    load_tile<0>(tile, 0, input, width, height, first_column, first_row, aligned);
   if (cp_async) copy_commit();
   int start = 0;  // ring: the shared row of the current tile's row 0
   for (int t = 0; t < tiles; ++t) {
