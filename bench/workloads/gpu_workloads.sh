@@ -21,16 +21,10 @@ for workload in ${WORKLOADS-vector_add dot_product}; do
     "$bin/tunekit" bench "$spec" --store "$store" --json "$out/${workload}_${size}_bench.json" || status=1
   done
 done
-# conv2d: a larger space, tuned with auto (10%, or 40 evaluations at 16384^2).
+# conv2d: a larger space, tuned with auto by its own script (the peers in OUT/conv2d/).
 if [ -n "${CONV:-1}" ]; then
-  for spec in conv2d_seed conv2d conv2d_k5 conv2d_k7 conv2d_16k; do
-    budget=10%
-    [ "$spec" = conv2d_16k ] && budget=40
-    echo "=== $spec $(date +%T)"
-    "$bin/tunekit" tune "kernels/conv2d/$spec.toml" --strategy auto --budget "$budget" --store "$store" \
-      --json "$out/${spec}_tune.json" || status=1
-    "$bin/tunekit" bench "kernels/conv2d/$spec.toml" --store "$store" --json "$out/${spec}_bench.json" || status=1
-  done
+  SPECS="conv2d_seed conv2d conv2d_k5 conv2d_k7 conv2d_16k" BIN="$bin" STORE="$store" \
+    bash bench/workloads/gpu_conv2d.sh "$out/conv2d" || status=1
 fi
 echo "=== peers $(date +%T)"
 python3 bench/workloads/torch_peer.py > "$out/torch_peer.json" || status=1

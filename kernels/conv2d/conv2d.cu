@@ -581,7 +581,7 @@ extern "C" __global__ void __launch_bounds__(conv2d_window::threads + 32)
   const int tiles = min(tiles_per_block, (height - first_row + tile_step - 1) / tile_step);
   const bool aligned = width % 4 == 0 &&
                        (reinterpret_cast<unsigned long long>(input) | reinterpret_cast<unsigned long long>(output)) % 16 == 0;
-  // A one-dimensional block: threads computing threads (block_size_x x
+  // A one-dimensional block: the `threads` computing threads (block_size_x x
   // block_size_y, x fastest), then the copying warp.
   const int thread = threadIdx.x;
   const int left = first_column - margin;  // image column of tile column 0
@@ -613,9 +613,9 @@ extern "C" __global__ void __launch_bounds__(conv2d_window::threads + 32)
   // The last warp copies (threads is a multiple of 32: no warp does both; the
   // shuffle says so to the compiler, which keeps the computing code uniform).
   if (__shfl_sync(0xffffffffu, static_cast<int>(thread >= threads), 0)) {
-    // The copying warp: tile t's new rows (output_rows of them; all of tile 0's)
-    // once every computing warp is done with tile t - stages, whose rows they
-    // replace. Lane 0 copies each row inside the image with one bulk copy;
+    // The copying warp: tile t's rows (stacked, the output_rows new ones, all
+    // of tile 0's; interleaved, all) once every computing warp is done with
+    // tile t - stages, whose rows they replace. Lane 0 copies each row inside the image with one bulk copy;
     // rows outside the image are zeros stored by the lanes. Every lane arrives
     // on `full` after its stores, lane 0 expecting the copies' bytes.
     const int lane = thread - threads;
@@ -687,10 +687,11 @@ extern "C" __global__ void __launch_bounds__(conv2d_window::threads + 32)
         sum, [&](int q) { return q < wrap ? mine + q * stride : mine + (q - bulk_rows) * stride; }, offsets, weights);
     store_outputs(output, sum, first_row + t * tile_step + ty * rows, x0, width, height, aligned);
     // The slot goes back to the copies only after the stores, which use every
-    // value read from it (so no read of it is still outstanding), and a proxy
-    // fence, which orders this lane's reads before the copy engine's writes.
-    // (Arriving before the stores let the refill overwrite words whose reads
-    // had not completed: wrong outputs at run = 16, K = 3.)
+    // value read from it, and a proxy fence, which orders this lane's reads
+    // before the copy engine's writes. Arriving right after the arithmetic
+    // gave wrong outputs on the H200 (K = 3, tile_size_x = 16: 22 of 441
+    // configurations, always the last output of a thread's run, a refill
+    // racing a read); with both, none of them.
     fence_for_bulk_copies();
     __syncwarp();
     if (thread % 32 == 0) barrier_arrive(shared_address(empty + slot));

@@ -12,6 +12,8 @@
 #include "cli_runner.hpp"
 #include "tunekit/host/backend.hpp"
 #include "tunekit/runner.hpp"
+#include "tunekit/search_space.hpp"
+#include "tunekit/spec.hpp"
 
 namespace {
 
@@ -64,6 +66,16 @@ TEST(HostRunner, MatmulFindsASpeedupAndASecondRunMeasuresNothing) {
   const auto second = nlohmann::json::parse(second_file);
   EXPECT_EQ(second["measured"], 0) << "everything came from the store";
   EXPECT_EQ(second["best"], first["best"]);
+}
+
+TEST(HostRunner, ConfigurationIndexTakesTheNamedValuesAndTheBaselinesElsewhere) {
+  const auto spec = tunekit::load_spec(examples / "matmul.toml");
+  const auto space = tunekit::search_space::enumerate(tunekit::space_of(spec));
+  EXPECT_EQ(tunekit::configuration_index(spec, space, {}), tunekit::baseline_index(spec, space));
+  EXPECT_EQ(space.describe(tunekit::configuration_index(spec, space, {{"ORDER", "1"}, {"TILE", "32"}})),
+            "ORDER=1, THREADS=1, TILE=32");
+  EXPECT_THROW((void)tunekit::configuration_index(spec, space, {{"WIDTH", "8"}}), tunekit::invalid_argument);
+  EXPECT_THROW((void)tunekit::configuration_index(spec, space, {{"TILE", "12"}}), tunekit::invalid_argument);
 }
 
 TEST(HostRunner, EveryFailureClassIsCountedAndTheSessionCompletes) {
