@@ -325,13 +325,21 @@ tune_report run_tuning(const kernel_spec& spec, const tune_options& options) {
   std::optional<objective_reading> best_objective;
   std::optional<objective_reading> baseline_objective;
 
+  // "[eval] name=value, ...: 12.3 us", or the failure's class and message.
+  const auto evaluation_line = [&](std::size_t index, const stored_result& result, bool counted) {
+    std::string line = std::string(counted ? "[eval] " : "[base] ") + config_text(space, index) + ": ";
+    if (result.status == evaluation_status::ok) return line + microseconds_text(result.value);
+    line += to_string(result.status);
+    const auto extra = json::parse(result.extra, nullptr, false);
+    if (extra.is_object() && extra.contains("message") && extra["message"].is_string())
+      line += ": " + extra["message"].get<std::string>();
+    return line;
+  };
   const auto progress = [&](std::size_t index, const stored_result& result, bool counted) {
+    if (options.log != nullptr) *options.log << evaluation_line(index, result, counted) << std::endl;
     if (options.progress == nullptr) return;
     if (!options.progress_is_terminal) {
-      *options.progress << "[" << (counted ? "eval" : "base") << "] " << config_text(space, index) << ": "
-                        << (result.status == evaluation_status::ok ? microseconds_text(result.value)
-                                                                   : std::string(to_string(result.status)))
-                        << '\n';
+      *options.progress << evaluation_line(index, result, counted) << '\n';
       return;
     }
     std::size_t failed = 0;

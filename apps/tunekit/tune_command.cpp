@@ -1,4 +1,5 @@
 // tunekit tune SPEC.toml [--strategy NAME] [--budget N|P%|Ns] [--seed S] [--store DB] [--device N|all] [--json FILE]
+//              [--log FILE]
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -28,6 +29,7 @@ struct tune_command_options {
   std::uint64_t seed = 0;
   std::string store;
   std::string json;
+  std::string log;
   std::string device = "0";
   std::size_t compile_threads = 0;
 };
@@ -56,6 +58,12 @@ int run_tune(const tune_command_options& options, std::ostream& out) {
   if (isatty(STDERR_FILENO) != 0) {
     settings.progress = &std::cerr;
     settings.progress_is_terminal = true;
+  }
+  std::ofstream log;
+  if (!options.log.empty()) {
+    log.open(options.log);
+    if (!log) throw invalid_argument("--log: cannot write '" + options.log + "'");
+    settings.log = &log;
   }
   const auto report = run_tuning(spec, settings);
   if (!options.json.empty()) {
@@ -120,6 +128,7 @@ void add_tune_command(CLI::App& app, command_action& action, std::ostream& out) 
   command->add_option("--device", options->device, "GPU to tune on (cuda specs): a number, or all (default 0)");
   command->add_option("--compile-threads", options->compile_threads, "Compile threads (default: the hardware threads)");
   command->add_option("--json", options->json, "Write the session report as JSON to FILE");
+  command->add_option("--log", options->log, "Write a line per evaluation to FILE as it arrives, failures with their message");
   command->callback([options, &action, &out] { action = [options, &out] { return run_tune(*options, out); }; });
 }
 

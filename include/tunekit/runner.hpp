@@ -49,6 +49,9 @@ struct tune_options {
   /// How progress looks: one status line rewritten in place (a terminal:
   /// evaluations, best so far, failures by class, ETA), or a line per evaluation.
   bool progress_is_terminal = false;
+  /// When set: a line per evaluation, as it arrives, a failure's with its
+  /// message ("[eval] name=value, ...: 12.3 us" or "...: wrong_result: ...").
+  std::ostream* log = nullptr;
 };
 
 /// A configuration and its median time.

@@ -6,6 +6,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -101,6 +103,37 @@ TEST(HostRunner, EveryFailureClassIsCountedAndTheSessionCompletes) {
                                                 .store = dir / "store.db"});
   EXPECT_EQ(again.measured, 0u);
   EXPECT_EQ(again.failures, report.failures);
+}
+
+TEST(HostRunner, TheLogHasALinePerEvaluationAndEachFailuresMessage) {
+  scratch_store dir;
+  const auto log_path = (dir / "tune.log").string();
+  const auto result = tunekit::testing::run_cli({"tune", (examples / "faults.toml").string(), "--strategy", "brute_force",
+                                                 "--budget", "100%", "--store", (dir / "store.db").string(), "--log",
+                                                 log_path});
+  ASSERT_EQ(result.code, 0) << result.err;
+  std::ifstream file(log_path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(file, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 10u);  // the baseline first (for the speedup), then the nine of the space
+  EXPECT_EQ(lines[0].rfind("[base] MODE=8: ", 0), 0u) << lines[0];
+  std::size_t timed = 0;
+  for (const auto& line : lines) {
+    EXPECT_TRUE(line.rfind("[eval] MODE=", 0) == 0 || &line == &lines[0]) << line;
+    if (line.size() > 3 && line.compare(line.size() - 3, 3, " us") == 0) {
+      ++timed;
+      continue;
+    }
+    // A failure: its class, then the message the backend gave.
+    const auto colon = line.find(": ");
+    ASSERT_NE(colon, std::string::npos) << line;
+    const auto message = line.find(": ", colon + 2);
+    ASSERT_NE(message, std::string::npos) << line;
+    EXPECT_GT(line.size(), message + 2) << line;
+  }
+  EXPECT_EQ(timed, 3u);  // MODE=0 and MODE=8 (twice) run correctly; the seven others fail each their own way
+  tunekit::testing::expect_bad_input({"tune", (examples / "faults.toml").string(), "--store",
+                                      (dir / "store.db").string(), "--log", (dir / "no/such/dir/tune.log").string()});
 }
 
 TEST(HostRunner, BadSpecsAndBudgetsAreBadInput) {
