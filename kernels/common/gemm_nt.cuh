@@ -43,9 +43,11 @@
 //                conflict-free transposing stores)
 // Shared memory: two buffers of block_k (block_m + block_n + 2 pad) floats,
 // tile<...>::shared_bytes, in the kernel's dynamic shared memory.
-// Self-contained: no includes (NVRTC, builtins only).
+// NVRTC, builtins only; includes float4.cuh beside it.
 #ifndef TUNEKIT_GEMM_NT_CUH
 #define TUNEKIT_GEMM_NT_CUH
+
+#include "float4.cuh"
 
 namespace gemm_nt {
 
@@ -157,10 +159,7 @@ struct tile {
           int p, q;
           slot<block_m>(l, p, q);
           float* to = slice_a + q * 4 * stride_a + p;
-          to[0] = staged_a[s].x;
-          to[stride_a] = staged_a[s].y;
-          to[2 * stride_a] = staged_a[s].z;
-          to[3 * stride_a] = staged_a[s].w;
+          spread4(staged_a[s], to, stride_a);
         }
       }
 #pragma unroll
@@ -170,10 +169,7 @@ struct tile {
           int p, q;
           slot<block_n>(l, p, q);
           float* to = slice_b + q * 4 * stride_b + p;
-          to[0] = staged_b[s].x;
-          to[stride_b] = staged_b[s].y;
-          to[2 * stride_b] = staged_b[s].z;
-          to[3 * stride_b] = staged_b[s].w;
+          spread4(staged_b[s], to, stride_b);
         }
       }
     };
@@ -198,19 +194,11 @@ struct tile {
         float fa[thread_m], fb[thread_n];
 #pragma unroll
         for (int i = 0; i < thread_m; i += 4) {
-          const float4 v = *reinterpret_cast<const float4*>(slice_a + k * stride_a + i * threads_m);
-          fa[i] = v.x;
-          fa[i + 1] = v.y;
-          fa[i + 2] = v.z;
-          fa[i + 3] = v.w;
+          spread4(*reinterpret_cast<const float4*>(slice_a + k * stride_a + i * threads_m), fa + i);
         }
 #pragma unroll
         for (int j = 0; j < thread_n; j += 4) {
-          const float4 v = *reinterpret_cast<const float4*>(slice_b + k * stride_b + j * threads_n);
-          fb[j] = v.x;
-          fb[j + 1] = v.y;
-          fb[j + 2] = v.z;
-          fb[j + 3] = v.w;
+          spread4(*reinterpret_cast<const float4*>(slice_b + k * stride_b + j * threads_n), fb + j);
         }
 #pragma unroll
         for (int i = 0; i < thread_m; ++i)

@@ -104,6 +104,16 @@ constexpr int kBorder = kTileW + kTileH;  // top row, then left column
 static_assert(kTileW % 4 == 0, "tile_size_x is a multiple of 4");
 static_assert(kGroups % block_size_x == 0, "a tile is a whole number of 4-pixel groups per thread");
 
+// Where this thread's group k (of kGroupsPerThread) lies in the tile: row ly,
+// first column lx (a multiple of 4).
+struct group_place {
+  int ly, lx;
+};
+__device__ __forceinline__ group_place place_of_group(int k) {
+  const int g = static_cast<int>(threadIdx.x) + k * block_size_x;
+  return {g / kGroupsPerRow, (g % kGroupsPerRow) * 4};
+}
+
 // scratch (int32, zeros on entry and on exit): counters on their own 128-byte
 // lines, then one done flag per tile.
 constexpr int kTicketsA = 0;
@@ -230,9 +240,7 @@ __device__ void label_tile(int* labels, const unsigned char* image, int width, i
   unsigned fg[kGroupsPerThread];  // 4 bits a group
 #pragma unroll
   for (int k = 0; k < kGroupsPerThread; ++k) {
-    const int g = threadIdx.x + k * block_size_x;
-    const int ly = g / kGroupsPerRow;
-    const int lx = (g % kGroupsPerRow) * 4;
+    const auto [ly, lx] = place_of_group(k);
     const int x = x0 + lx;
     const int y = y0 + ly;
     unsigned bits = 0;
@@ -279,9 +287,7 @@ __device__ void label_tile(int* labels, const unsigned char* image, int width, i
   __syncthreads();
 #pragma unroll
   for (int k = 0; k < kGroupsPerThread; ++k) {
-    const int g = threadIdx.x + k * block_size_x;
-    const int ly = g / kGroupsPerRow;
-    const int lx0 = (g % kGroupsPerRow) * 4;
+    const auto [ly, lx0] = place_of_group(k);
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
       if (!((fg[k] >> j) & 1u)) continue;
@@ -302,9 +308,7 @@ __device__ void label_tile(int* labels, const unsigned char* image, int width, i
   __syncthreads();
 #pragma unroll
   for (int k = 0; k < kGroupsPerThread; ++k) {
-    const int g = threadIdx.x + k * block_size_x;
-    const int ly = g / kGroupsPerRow;
-    const int lx = (g % kGroupsPerRow) * 4;
+    const auto [ly, lx] = place_of_group(k);
     const int x = x0 + lx;
     const int y = y0 + ly;
     const int li = ly * kTileW + lx;
@@ -384,9 +388,7 @@ __device__ int resolve_tile(int* labels, int width, int height, int x0, int y0, 
   int local_parent[kGroupsPerThread][4];  // the parent's local index, -1 outside the tile
 #pragma unroll
   for (int k = 0; k < kGroupsPerThread; ++k) {
-    const int g = threadIdx.x + k * block_size_x;
-    const int ly = g / kGroupsPerRow;
-    const int lx = (g % kGroupsPerRow) * 4;
+    const auto [ly, lx] = place_of_group(k);
     const int x = x0 + lx;
     const int y = y0 + ly;
     const int li = ly * kTileW + lx;
@@ -429,9 +431,7 @@ __device__ int resolve_tile(int* labels, int width, int height, int x0, int y0, 
   // Resolve each marked pixel once.
 #pragma unroll
   for (int k = 0; k < kGroupsPerThread; ++k) {
-    const int g = threadIdx.x + k * block_size_x;
-    const int ly = g / kGroupsPerRow;
-    const int lx = (g % kGroupsPerRow) * 4;
+    const auto [ly, lx] = place_of_group(k);
     const int li = ly * kTileW + lx;
 #pragma unroll
     for (int j = 0; j < 4; ++j)
@@ -444,9 +444,7 @@ __device__ int resolve_tile(int* labels, int width, int height, int x0, int y0, 
   int roots = 0;
 #pragma unroll
   for (int k = 0; k < kGroupsPerThread; ++k) {
-    const int g = threadIdx.x + k * block_size_x;
-    const int ly = g / kGroupsPerRow;
-    const int lx = (g % kGroupsPerRow) * 4;
+    const auto [ly, lx] = place_of_group(k);
     const int x = x0 + lx;
     const int y = y0 + ly;
     int out[4];

@@ -91,6 +91,8 @@
 #define MM_THREADS (32 * (block_m / warp_m) * (block_n / warp_n))
 #endif
 
+#include "../common/float4.cuh"
+
 namespace {
 
 constexpr int stages = double_buffer ? 2 : 1;
@@ -205,10 +207,7 @@ __device__ __forceinline__ void stash(const fetched& next, float* a_tile, float*
       const int row = v / (block_k / 4);
       const int column = 4 * (v % (block_k / 4));
       float* to = a_tile + column * a_stride + row;
-      to[0] = next.a[l].x;
-      to[a_stride] = next.a[l].y;
-      to[2 * a_stride] = next.a[l].z;
-      to[3 * a_stride] = next.a[l].w;
+      spread4(next.a[l], to, a_stride);
     }
   }
 #pragma unroll
@@ -251,19 +250,11 @@ extern "C" __global__ void __launch_bounds__(MM_THREADS)
       float y[thread_n];
 #pragma unroll
       for (int p = 0; p < thread_m / 4; ++p) {
-        const float4 v = *reinterpret_cast<const float4*>(a_tile + k * a_stride + 4 * (p * threads_m + ty));
-        x[4 * p] = v.x;
-        x[4 * p + 1] = v.y;
-        x[4 * p + 2] = v.z;
-        x[4 * p + 3] = v.w;
+        spread4(*reinterpret_cast<const float4*>(a_tile + k * a_stride + 4 * (p * threads_m + ty)), x + 4 * p);
       }
 #pragma unroll
       for (int q = 0; q < thread_n / 4; ++q) {
-        const float4 v = *reinterpret_cast<const float4*>(b_tile + k * block_n + 4 * (q * threads_n + tx));
-        y[4 * q] = v.x;
-        y[4 * q + 1] = v.y;
-        y[4 * q + 2] = v.z;
-        y[4 * q + 3] = v.w;
+        spread4(*reinterpret_cast<const float4*>(b_tile + k * block_n + 4 * (q * threads_n + tx)), y + 4 * q);
       }
 #pragma unroll
       for (int i = 0; i < thread_m; ++i)
