@@ -304,27 +304,25 @@ __device__ __forceinline__ unsigned int shared_address(const void* pointer) {
   return address;
 }
 
+// The thread's float4 pieces of one tile (`vectors` of them in rows of
+// `columns` floats) as bf16 into a tile of `stride` bf16 per row.
+template <int vectors, int loads, int columns, int stride>
+__device__ __forceinline__ void stash_bf16(const float4 (&pieces)[loads], unsigned short* tile) {
+#pragma unroll
+  for (int l = 0; l < loads; ++l) {
+    const int v = static_cast<int>(threadIdx.x) + l * threads;
+    if (vectors % threads == 0 || v < vectors) {
+      const int row = v / (columns / 4);
+      const int column = 4 * (v % (columns / 4));
+      *reinterpret_cast<uint2*>(tile + row * stride + column) =
+          make_uint2(bf16x2(pieces[l].x, pieces[l].y), bf16x2(pieces[l].z, pieces[l].w));
+    }
+  }
+}
+
 __device__ __forceinline__ void stash(const fetched& next, unsigned short* a_tile, unsigned short* b_tile) {
-#pragma unroll
-  for (int l = 0; l < a_loads; ++l) {
-    const int v = static_cast<int>(threadIdx.x) + l * threads;
-    if (a_vectors % threads == 0 || v < a_vectors) {
-      const int row = v / (block_k / 4);
-      const int column = 4 * (v % (block_k / 4));
-      *reinterpret_cast<uint2*>(a_tile + row * a_stride + column) =
-          make_uint2(bf16x2(next.a[l].x, next.a[l].y), bf16x2(next.a[l].z, next.a[l].w));
-    }
-  }
-#pragma unroll
-  for (int l = 0; l < b_loads; ++l) {
-    const int v = static_cast<int>(threadIdx.x) + l * threads;
-    if (b_vectors % threads == 0 || v < b_vectors) {
-      const int row = v / (block_n / 4);
-      const int column = 4 * (v % (block_n / 4));
-      *reinterpret_cast<uint2*>(b_tile + row * b_stride + column) =
-          make_uint2(bf16x2(next.b[l].x, next.b[l].y), bf16x2(next.b[l].z, next.b[l].w));
-    }
-  }
+  stash_bf16<a_vectors, a_loads, block_k, a_stride>(next.a, a_tile);
+  stash_bf16<b_vectors, b_loads, block_n, b_stride>(next.b, b_tile);
 }
 
 // Four 8 x 8 bf16 matrices; lanes 8 q .. 8 q + 7 give the row addresses of matrix q.
