@@ -61,19 +61,21 @@
 // in uniform registers. Rows are not permuted (a bulk copy is linear), which
 // costs bank conflicts only at tile_size_x = 8, 16.
 //
-// A single tile a block (tiles_per_block = 1, no cp.async) is read through
-// registers, load_batch rows a thread in flight, with no bounds test at all in
-// the blocks whose tile lies inside the image; min_blocks > 0 asks ptxas for
-// registers few enough for that many resident blocks. Measured on the H200 at
-// 4096^2: K = 1 through this path takes 33.2 us, through the bulk copies
-// 38.8 us (the copy engine's rows arrive later than the loads of many small
-// blocks), so it is the better memory engine where the FMAs are few.
+// Without cp.async or the ring (aligned images), a block's tiles are read
+// through registers, every row of a tile in flight at once and no bounds test
+// at all in the tiles inside the image; with tiles_per_block > 1 the next
+// tile's reads are issued before this tile's FMAs (a prefetch). min_blocks > 0
+// asks ptxas for registers few enough for that many resident blocks (which
+// also changes its scheduling: at K = 5, 64 threads, 128 registers with
+// min_blocks = 8 ran 7% faster than its own choice of 80). Measured on the
+// H200 at 4096^2: K = 1 through single register-staged tiles takes 33.2 us,
+// through the bulk copies 38.8 us (the copy engine's rows arrive later than
+// the loads of many small blocks).
 //
 // Tunable (each a -D define): block_size_x, block_size_y, tile_size_x,
 // tile_size_y, use_padding (path 0: row stride padded to 16 mod 32 words),
 // read_only (global loads through __ldg), sliding_window, tiles_per_block,
-// cp_async, halo_reuse, bulk_copy, stages, interleave, load_batch and
-// min_blocks (path 1). Compiled by NVRTC: builtins only.
+// cp_async, halo_reuse, bulk_copy, stages, interleave and min_blocks (path 1). Compiled by NVRTC: builtins only.
 
 #ifndef K
 #define K 3
@@ -116,9 +118,6 @@
 #endif
 #ifndef interleave
 #define interleave 0
-#endif
-#ifndef load_batch
-#define load_batch 4
 #endif
 #ifndef min_blocks
 #define min_blocks 0
@@ -326,65 +325,88 @@ __device__ __forceinline__ void load_tile(float* to, int start, const float* inp
   }
 }
 
-// A single tile (tiles_per_block = 1) through registers, aligned: thread
-// (tx, ty) reads tile rows ty, ty + block_size_y, ... and in each the run / 4
-// pieces tx, tx + block_size_x, ... of the outputs' columns (coalesced), and
-// threads tx < 2 margin / 4 the halo's pieces left and right. No index
-// division, a row pointer per row, and the image's edges tested only by the
-// blocks they cut (Inside: the tile lies wholly inside the image, no test at
-// all): a few instructions per piece, not tens.
-template <bool Inside>
-__device__ __forceinline__ void load_rows(float* to, const float* input, int width, int height, int first_column,
-                                          int first_row) {
-  constexpr int body = run / 4;            // pieces a thread reads per row, of the outputs' columns
-  constexpr int halo = margin / 4;         // pieces of halo left (and right) of them
-  constexpr int per_thread = (tile_rows + block_size_y - 1) / block_size_y;  // rows a thread reads
-  constexpr int batch = load_batch < per_thread ? load_batch : per_thread;  // rows in flight per thread
-  const int tx = threadIdx.x;
-  const int ty = threadIdx.y;
-  const bool edge_x = !Inside && (first_column - margin < 0 || first_column + output_columns + margin > width);
-  const bool has_halo = tx < 2 * halo;
-  // A halo piece: tile column tx * 4 on the left, else right of the outputs.
-  const int halo_column = tx < halo ? 4 * tx : output_columns + 4 * tx;
-  const int halo_x = first_column - margin + halo_column;
-  const bool halo_inside = Inside || (halo_x >= 0 && halo_x < width);
-  // The thread's first piece and its halo piece in its first row, moving down
-  // block_size_y rows (`step` floats) a row: pointers, not an index product per
-  // row. (Rows outside the image are not read, so these never are either.)
-  const long long step = static_cast<long long>(block_size_y) * width;
-  const float* body_at = input + static_cast<long long>(first_row - radius + ty) * width + first_column + 4 * tx;
-  const float* halo_at = body_at + (halo_column - margin - 4 * tx);
+// A tile read through registers (aligned images): thread (tx, ty) reads tile
+// rows ty, ty + block_size_y, ... and in each the run / 4 pieces tx,
+// tx + block_size_x, ... of the outputs' columns (coalesced); the 2 margin / 4
+// halo pieces of each row, left and right of them, are shared out over all the
+// threads (one each, mostly). Every row is in flight at once, and stays in
+// registers until write() stores it, so with several tiles a block (prefetch)
+// the next tile's reads overlap this tile's FMAs. No index division, pointers
+// stepped a row at a time, and bounds tests only in the tiles the image's
+// edges cut (Inside: none at all).
+struct staged_tile {
+  static constexpr int body = run / 4;  // pieces a thread reads per row, of the outputs' columns
+  static constexpr int halo = margin / 4;  // pieces of halo left (and right) of them
+  static constexpr int per_thread = (tile_rows + block_size_y - 1) / block_size_y;  // rows a thread reads
+  static constexpr int row_pieces = halo > 0 ? 2 * halo : 1;  // halo pieces per row (K = 1: none)
+  static constexpr int halo_pieces = tile_rows * 2 * halo;
+  static constexpr int halo_per_thread = (halo_pieces + threads - 1) / threads;
+  float4 body_read[per_thread][body];
+  float4 halo_read[halo_per_thread > 0 ? halo_per_thread : 1];
+
+  // Tile column of halo piece c (< 2 halo) of a row: left of the outputs, else right.
+  __device__ static int halo_column(int c) { return c < halo ? 4 * c : output_columns + 4 * c; }
+
+  __device__ void read(const float* input, int width, int height, int first_column, int first_row) {
+    if (first_column >= margin && first_column + output_columns + margin <= width && first_row >= radius &&
+        first_row + output_rows + radius <= height)
+      read_from<true>(input, width, height, first_column, first_row);
+    else
+      read_from<false>(input, width, height, first_column, first_row);
+  }
+
+  template <bool Inside>
+  __device__ void read_from(const float* input, int width, int height, int first_column, int first_row) {
+    const int tx = threadIdx.x;
+    const int ty = threadIdx.y;
+    const bool edge_x = !Inside && first_column + output_columns > width;
+    const long long step = static_cast<long long>(block_size_y) * width;
+    const float* at = input + static_cast<long long>(first_row - radius + ty) * width + first_column + 4 * tx;
 #pragma unroll
-  for (int first = 0; first < per_thread; first += batch) {
-    float4 pieces_read[batch][body + 1];
-#pragma unroll
-    for (int b = 0; b < batch; ++b, body_at += step, halo_at += step) {
-      const int r = ty + (first + b) * block_size_y;
+    for (int i = 0; i < per_thread; ++i, at += step) {
+      const int r = ty + i * block_size_y;
       const int y = first_row - radius + r;
-      const bool row_inside = (per_thread % batch == 0 || first + b < per_thread) &&
-                              (tile_rows % block_size_y == 0 || r < tile_rows) && (Inside || (y >= 0 && y < height));
+      const bool row_inside = (tile_rows % block_size_y == 0 || r < tile_rows) && (Inside || (y >= 0 && y < height));
 #pragma unroll
       for (int m = 0; m < body; ++m)
-        pieces_read[b][m] = row_inside && (!edge_x || first_column + 4 * (tx + m * block_size_x) < width)
-                                ? CONV_LOAD(reinterpret_cast<const float4*>(body_at + 4 * m * block_size_x))
-                                : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-      pieces_read[b][body] = row_inside && has_halo && halo_inside
-                                 ? CONV_LOAD(reinterpret_cast<const float4*>(halo_at))
-                                 : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        body_read[i][m] = row_inside && (!edge_x || first_column + 4 * (tx + m * block_size_x) < width)
+                              ? CONV_LOAD(reinterpret_cast<const float4*>(at + 4 * m * block_size_x))
+                              : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     }
+    const int thread = ty * block_size_x + tx;
 #pragma unroll
-    for (int b = 0; b < batch; ++b) {
-      const int r = ty + (first + b) * block_size_y;
-      if ((per_thread % batch == 0 || first + b < per_thread) && (tile_rows % block_size_y == 0 || r < tile_rows)) {
-        float* const row = to + r * stride;
-#pragma unroll
-        for (int m = 0; m < body; ++m)
-          *reinterpret_cast<float4*>(row + word_of(margin + 4 * (tx + m * block_size_x))) = pieces_read[b][m];
-        if (has_halo) *reinterpret_cast<float4*>(row + word_of(halo_column)) = pieces_read[b][body];
-      }
+    for (int j = 0; j < halo_per_thread; ++j) {
+      const int piece = thread + j * threads;
+      const int y = first_row - radius + piece / row_pieces;
+      const int x = first_column - margin + halo_column(piece % row_pieces);
+      halo_read[j] = (halo_pieces % threads == 0 || piece < halo_pieces) &&
+                             (Inside || (y >= 0 && y < height && x >= 0 && x < width))
+                         ? CONV_LOAD(reinterpret_cast<const float4*>(input + static_cast<long long>(y) * width + x))
+                         : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     }
   }
-}
+
+  __device__ void write(float* to) const {
+    const int tx = threadIdx.x;
+    const int ty = threadIdx.y;
+#pragma unroll
+    for (int i = 0; i < per_thread; ++i) {
+      const int r = ty + i * block_size_y;
+      if (tile_rows % block_size_y == 0 || r < tile_rows)
+#pragma unroll
+        for (int m = 0; m < body; ++m)
+          *reinterpret_cast<float4*>(to + r * stride + word_of(margin + 4 * (tx + m * block_size_x))) = body_read[i][m];
+    }
+    const int thread = ty * block_size_x + tx;
+#pragma unroll
+    for (int j = 0; j < halo_per_thread; ++j) {
+      const int piece = thread + j * threads;
+      if (halo_pieces % threads == 0 || piece < halo_pieces)
+        *reinterpret_cast<float4*>(to + piece / row_pieces * stride + word_of(halo_column(piece % row_pieces))) =
+            halo_read[j];
+    }
+  }
+};
 
 // The arithmetic of one tile for one thread: its input row q (of rows + K - 1)
 // starts at `row(q)` in shared memory, its 16-byte loads at `offsets` words
@@ -532,16 +554,24 @@ extern "C" __global__ void CONV_BOUNDS
   for (int n = 0; n < window_quads; ++n) offsets[n] = word_of(threadIdx.x * run + 4 * n);
   const int x0 = first_column + threadIdx.x * run;
 
-  if (tiles_per_block == 1 && !cp_async && aligned) {
-    // Every block but those along the image's edges: no bounds tests.
-    if (first_column >= margin && first_column + output_columns + margin <= width && first_row >= radius &&
-        first_row + output_rows + radius <= height)
-      load_rows<true>(tile, input, width, height, first_column, first_row);
-    else
-      load_rows<false>(tile, input, width, height, first_column, first_row);
+  if (!cp_async && !ring && aligned) {
+    // Through registers: tile t + 1's rows are read while tile t is computed.
+    staged_tile staged;
+    staged.read(input, width, height, first_column, first_row);
+    for (int t = 0; t < tiles; ++t) {
+      const int tile_first_row = first_row + t * output_rows;
+      staged.write(tile);
+      __syncthreads();
+      if (t + 1 < tiles) staged.read(input, width, height, first_column, tile_first_row + output_rows);
+      float sum[rows][run];
+      const float* const mine = tile + threadIdx.y * rows * stride;
+      accumulate(sum, [&](int q) { return mine + q * stride; }, offsets, weights);
+      store_outputs(output, sum, tile_first_row + threadIdx.y * rows, x0, width, height, aligned);
+      if (t + 1 < tiles) __syncthreads();  // before the next tile's rows overwrite these
+    }
+    return;
   }
-  else
-    load_tile<0>(tile, 0, input, width, height, first_column, first_row, aligned);
+  load_tile<0>(tile, 0, input, width, height, first_column, first_row, aligned);
   if (cp_async) copy_commit();
   int start = 0;  // ring: the shared row of the current tile's row 0
   for (int t = 0; t < tiles; ++t) {
