@@ -325,38 +325,40 @@ __device__ __forceinline__ void load_tile(float* to, int start, const float* inp
   }
 }
 
-// A tile read through registers (aligned images): thread (tx, ty) reads tile
+// A tile moved piece by piece (aligned images): thread (tx, ty) moves tile
 // rows ty, ty + block_size_y, ... and in each the run / 4 pieces tx,
 // tx + block_size_x, ... of the outputs' columns (coalesced); the 2 margin / 4
 // halo pieces of each row, left and right of them, are shared out over all the
-// threads (one each, mostly). Every row is in flight at once, and stays in
-// registers until write() stores it, so with several tiles a block (prefetch)
-// the next tile's reads overlap this tile's FMAs. No index division, pointers
-// stepped a row at a time, and bounds tests only in the tiles the image's
-// edges cut (Inside: none at all).
+// threads (one each, mostly). No index division, pointers stepped a row at a
+// time, and bounds tests only in the tiles the image's edges cut (Inside: none
+// at all). Through registers (read, then write: every row in flight at once;
+// with several tiles a block the next tile's reads overlap this tile's FMAs),
+// or with cp.async straight into shared memory (copy: no registers held).
 struct staged_tile {
-  static constexpr int body = run / 4;  // pieces a thread reads per row, of the outputs' columns
+  static constexpr int body = run / 4;  // pieces a thread moves per row, of the outputs' columns
   static constexpr int halo = margin / 4;  // pieces of halo left (and right) of them
-  static constexpr int per_thread = (tile_rows + block_size_y - 1) / block_size_y;  // rows a thread reads
+  static constexpr int per_thread = (tile_rows + block_size_y - 1) / block_size_y;  // rows a thread moves
   static constexpr int row_pieces = halo > 0 ? 2 * halo : 1;  // halo pieces per row (K = 1: none)
   static constexpr int halo_pieces = tile_rows * 2 * halo;
   static constexpr int halo_per_thread = (halo_pieces + threads - 1) / threads;
-  float4 body_read[per_thread][body];
-  float4 halo_read[halo_per_thread > 0 ? halo_per_thread : 1];
+  static constexpr int slots = per_thread * body + halo_per_thread;
+  float4 held[slots];
 
   // Tile column of halo piece c (< 2 halo) of a row: left of the outputs, else right.
   __device__ static int halo_column(int c) { return c < halo ? 4 * c : output_columns + 4 * c; }
 
-  __device__ void read(const float* input, int width, int height, int first_column, int first_row) {
-    if (first_column >= margin && first_column + output_columns + margin <= width && first_row >= radius &&
-        first_row + output_rows + radius <= height)
-      read_from<true>(input, width, height, first_column, first_row);
-    else
-      read_from<false>(input, width, height, first_column, first_row);
+  __device__ static bool inside(int width, int height, int first_column, int first_row) {
+    return first_column >= margin && first_column + output_columns + margin <= width && first_row >= radius &&
+           first_row + output_rows + radius <= height;
   }
 
-  template <bool Inside>
-  __device__ void read_from(const float* input, int width, int height, int first_column, int first_row) {
+  // Calls piece(slot, word, from, exists, in_image) for each piece this thread
+  // moves: its register slot, its word in the tile, its address in the image,
+  // whether the tile has it (the last rows of threads may have none) and
+  // whether it lies inside the image (else it is zeros).
+  template <bool Inside, class Piece>
+  __device__ static void for_each_piece(const float* input, int width, int height, int first_column, int first_row,
+                                        Piece piece) {
     const int tx = threadIdx.x;
     const int ty = threadIdx.y;
     const bool edge_x = !Inside && first_column + output_columns > width;
@@ -366,45 +368,62 @@ struct staged_tile {
     for (int i = 0; i < per_thread; ++i, at += step) {
       const int r = ty + i * block_size_y;
       const int y = first_row - radius + r;
-      const bool row_inside = (tile_rows % block_size_y == 0 || r < tile_rows) && (Inside || (y >= 0 && y < height));
+      const bool exists = tile_rows % block_size_y == 0 || r < tile_rows;
+      const bool row_inside = Inside || (y >= 0 && y < height);
 #pragma unroll
       for (int m = 0; m < body; ++m)
-        body_read[i][m] = row_inside && (!edge_x || first_column + 4 * (tx + m * block_size_x) < width)
-                              ? CONV_LOAD(reinterpret_cast<const float4*>(at + 4 * m * block_size_x))
-                              : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        piece(i * body + m, r * stride + word_of(margin + 4 * (tx + m * block_size_x)), at + 4 * m * block_size_x,
+              exists, row_inside && (!edge_x || first_column + 4 * (tx + m * block_size_x) < width));
     }
     const int thread = ty * block_size_x + tx;
 #pragma unroll
     for (int j = 0; j < halo_per_thread; ++j) {
-      const int piece = thread + j * threads;
-      const int y = first_row - radius + piece / row_pieces;
-      const int x = first_column - margin + halo_column(piece % row_pieces);
-      halo_read[j] = (halo_pieces % threads == 0 || piece < halo_pieces) &&
-                             (Inside || (y >= 0 && y < height && x >= 0 && x < width))
-                         ? CONV_LOAD(reinterpret_cast<const float4*>(input + static_cast<long long>(y) * width + x))
-                         : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+      const int p = thread + j * threads;
+      const int y = first_row - radius + p / row_pieces;
+      const int x = first_column - margin + halo_column(p % row_pieces);
+      piece(per_thread * body + j, p / row_pieces * stride + word_of(halo_column(p % row_pieces)),
+            input + static_cast<long long>(y) * width + x, halo_pieces % threads == 0 || p < halo_pieces,
+            Inside || (y >= 0 && y < height && x >= 0 && x < width));
     }
   }
 
+  template <bool Inside>
+  __device__ void read_from(const float* input, int width, int height, int first_column, int first_row) {
+    for_each_piece<Inside>(input, width, height, first_column, first_row,
+                           [&](int slot, int, const float* from, bool exists, bool in_image) {
+                             held[slot] = exists && in_image ? CONV_LOAD(reinterpret_cast<const float4*>(from))
+                                                             : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+                           });
+  }
+
+  __device__ void read(const float* input, int width, int height, int first_column, int first_row) {
+    if (inside(width, height, first_column, first_row))
+      read_from<true>(input, width, height, first_column, first_row);
+    else
+      read_from<false>(input, width, height, first_column, first_row);
+  }
+
   __device__ void write(float* to) const {
-    const int tx = threadIdx.x;
-    const int ty = threadIdx.y;
-#pragma unroll
-    for (int i = 0; i < per_thread; ++i) {
-      const int r = ty + i * block_size_y;
-      if (tile_rows % block_size_y == 0 || r < tile_rows)
-#pragma unroll
-        for (int m = 0; m < body; ++m)
-          *reinterpret_cast<float4*>(to + r * stride + word_of(margin + 4 * (tx + m * block_size_x))) = body_read[i][m];
-    }
-    const int thread = ty * block_size_x + tx;
-#pragma unroll
-    for (int j = 0; j < halo_per_thread; ++j) {
-      const int piece = thread + j * threads;
-      if (halo_pieces % threads == 0 || piece < halo_pieces)
-        *reinterpret_cast<float4*>(to + piece / row_pieces * stride + word_of(halo_column(piece % row_pieces))) =
-            halo_read[j];
-    }
+    // (Inside: no image address is used, so none is computed.)
+    for_each_piece<true>(nullptr, 0, 0, 0, 0, [&](int slot, int word, const float*, bool exists, bool) {
+      if (exists) *reinterpret_cast<float4*>(to + word) = held[slot];
+    });
+  }
+
+  template <bool Inside>
+  __device__ static void copy_from(float* to, const float* input, int width, int height, int first_column,
+                                   int first_row) {
+    for_each_piece<Inside>(input, width, height, first_column, first_row,
+                           [&](int, int word, const float* from, bool exists, bool in_image) {
+                             if (exists) copy_async16(to + word, in_image ? from : input, in_image ? 16 : 0);
+                           });
+  }
+
+  __device__ static void copy(float* to, const float* input, int width, int height, int first_column, int first_row) {
+    if (inside(width, height, first_column, first_row))
+      copy_from<true>(to, input, width, height, first_column, first_row);
+    else
+      copy_from<false>(to, input, width, height, first_column, first_row);
   }
 };
 
@@ -571,7 +590,14 @@ extern "C" __global__ void CONV_BOUNDS
     }
     return;
   }
-  load_tile<0>(tile, 0, input, width, height, first_column, first_row, aligned);
+  // Tiles without the ring: with cp.async, aligned, moved piece by piece as above.
+  const auto load_whole = [&](float* to, int tile_first_row) {
+    if (cp_async && aligned)
+      staged_tile::copy(to, input, width, height, first_column, tile_first_row);
+    else
+      load_tile<0>(to, 0, input, width, height, first_column, tile_first_row, aligned);
+  };
+  load_whole(tile, first_row);
   if (cp_async) copy_commit();
   int start = 0;  // ring: the shared row of the current tile's row 0
   for (int t = 0; t < tiles; ++t) {
@@ -583,8 +609,7 @@ extern "C" __global__ void CONV_BOUNDS
       if (ring)
         load_tile<K - 1>(tile, next_start, input, width, height, first_column, tile_first_row + output_rows, aligned);
       else
-        load_tile<0>(tile + ((t + 1) % buffers) * tile_words, 0, input, width, height, first_column,
-                     tile_first_row + output_rows, aligned);
+        load_whole(tile + ((t + 1) % buffers) * tile_words, tile_first_row + output_rows);
     }
     if (cp_async) {
       copy_commit();  // (an empty group after the last tile)

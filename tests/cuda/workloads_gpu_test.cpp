@@ -70,6 +70,11 @@ TEST(WorkloadsGpu, Conv2dEveryCopyPathVerifiesWhereTheImageCutsTiles) {
        {"block_size_y", "4"}, {"tiles_per_block", "4"}},
       {{"sliding_window", "1"}, {"tile_size_x", "8"}, {"tile_size_y", "2"}, {"block_size_x", "16"},
        {"block_size_y", "4"}, {"tiles_per_block", "2"}, {"min_blocks", "8"}},
+      // Whole tiles by cp.async, piece by piece, the next one's copies in flight during this one's FMAs.
+      {{"sliding_window", "1"}, {"tile_size_x", "4"}, {"tile_size_y", "8"}, {"block_size_x", "32"},
+       {"block_size_y", "2"}, {"cp_async", "1"}, {"tiles_per_block", "4"}},
+      {{"sliding_window", "1"}, {"tile_size_x", "8"}, {"tile_size_y", "4"}, {"block_size_x", "16"},
+       {"block_size_y", "4"}, {"cp_async", "1"}, {"tiles_per_block", "2"}, {"min_blocks", "8"}},
       {{"sliding_window", "1"}, {"bulk_copy", "1"}, {"tile_size_x", "4"}, {"tile_size_y", "2"}, {"block_size_x", "32"},
        {"block_size_y", "4"}},
       {{"sliding_window", "1"}, {"bulk_copy", "1"}, {"stages", "2"}, {"tiles_per_block", "4"}, {"tile_size_x", "4"},
