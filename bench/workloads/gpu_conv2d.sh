@@ -5,7 +5,7 @@
 # conv2d (cudnn.benchmark, then the defaults in a fresh process) in the same
 # run; summary.json pairs each with its peers.
 # Usage: bench/workloads/gpu_conv2d.sh OUT_DIR   (BIN: the binaries, default .devrun/bin;
-#        STORE: the results store, default OUT_DIR/conv2d.db; BUDGET, default 150;
+#        STORE: the results store, default OUT_DIR/conv2d.db; BUDGET, default 300;
 #        SPECS: which of kernels/conv2d/, default "conv2d conv2d_k5 conv2d_k7 conv2d_16k")
 set -uo pipefail
 out=$1
@@ -14,7 +14,7 @@ store=${STORE:-$out/conv2d.db}
 mkdir -p "$out"
 status=0
 for spec in ${SPECS:-conv2d conv2d_k5 conv2d_k7 conv2d_16k}; do
-  budget=${BUDGET:-150}
+  budget=${BUDGET:-300}
   [ "$spec" = conv2d_16k ] && budget=60
   echo "=== $spec $(date +%T)"
   "$bin/tunekit" tune "kernels/conv2d/$spec.toml" --strategy auto --budget "$budget" --store "$store" \
