@@ -67,8 +67,9 @@
 // tile's reads are issued before this tile's FMAs (a prefetch). max_registers
 // > 0 caps each thread's registers near that many (through the launch bounds'
 // resident blocks), which also changes ptxas's scheduling: at K = 5, 64
-// threads, a cap of 128 gave 90 registers and ran 14% faster than its own
-// choice of 56 (38.05 against 44.45 us on the H200). As a memory engine
+// threads, 4 x 8 outputs a thread, a cap of 128 gave 90 registers and
+// 38.11 us on the H200, ptxas's own choice (56 registers from nvcc 13) 44.38 us
+// (bench/results/h200/conv2d/explore, run 7). As a memory engine
 // (K = 1, a copy, H200, 4096^2) single tiles read by the threads took 33.2 us
 // (the loader before this one), the bulk copies 38.8 us: the copy engine's
 // rows arrive later than the loads of many small blocks.
