@@ -382,7 +382,7 @@ kernel_spec parse_spec(std::string_view text, const std::filesystem::path& path)
       argument.value = in.expression_text(*value, "value");
       check_expression(in, static_cast<int>(value->source().begin.line), argument.value, "value of '" + argument.name + "'", names);
     } else {
-      in.only_keys(table, "a buffer argument", {"name", "type", "count", "init", "direction"});
+      in.only_keys(table, "a buffer argument", {"name", "type", "count", "init", "direction", "pass"});
       const auto type = in.string(table, "type", "buffer '" + argument.name + "'", true);
       argument.type = parse_type(in, *table.get("type"), type);
       const auto* count = table.get("count");
@@ -404,6 +404,16 @@ kernel_spec parse_spec(std::string_view text, const std::filesystem::path& path)
         argument.direction = argument_direction::inout;
       } else {
         in.fail(*table.get("direction"), "direction must be in, out or inout");
+      }
+      const auto pass = in.string(table, "pass", "buffer '" + argument.name + "'", false, "pointer");
+      if (pass == "value") {
+        if (spec.backend != backend_kind::cuda)
+          in.fail(*table.get("pass"), "pass = \"value\" is for cuda kernels (a host kernel gets pointers)");
+        if (argument.direction != argument_direction::in)
+          in.fail(*table.get("pass"), "pass = \"value\" is for inputs: the kernel's copy is not read back");
+        argument.by_value = true;
+      } else if (pass != "pointer") {
+        in.fail(*table.get("pass"), "pass must be pointer or value");
       }
     }
     spec.arguments.push_back(std::move(argument));

@@ -126,6 +126,8 @@ TEST(Spec, EachMistakeIsOneLineNamingFileAndLine) {
       {"type = \"float64\"", "type = \"float16\"", "unknown type 'float16'"},
       {"direction = \"out\"", "direction = \"sideways\"", "direction must be in, out or inout"},
       {"direction = \"out\"", "", "no argument is an output"},
+      {"count = \"n * A\"", "count = \"n * A\"\npass = \"value\"", "pass = \"value\" is for cuda kernels"},
+      {"direction = \"out\"", "direction = \"out\"\npass = \"copy\"", "pass must be pointer or value"},
       {"init = { random = { seed = 3, low = -2.0, high = 2.0 } }", "init = { random = { seed = 3, low = 2.0, high = -2.0 } }", "low < high"},
       {"high = 2.0 } }", "high = 2.0, step = -1 } }", "step must be a number > 0"},
       {"init = { random = { seed = 3, low = -2.0, high = 2.0 } }", "init = { blobs = { seed = 3 } }", "init.blobs needs width"},
@@ -190,6 +192,25 @@ TEST(Spec, AModelGivesEachConfigurationsWork) {
   }
   EXPECT_TRUE(saw_bf16);
   EXPECT_FALSE(tunekit::work_of(tunekit::parse_spec(good, folder.spec_path()), space, 0).has_value());
+}
+
+TEST(Spec, ACudaInputCanBePassedByValue) {
+  spec_folder folder;
+  auto text = good;
+  text.replace(text.find("source = \"k.cpp\""), 16, "backend = \"cuda\"\nsource = \"k.cpp\"");
+  text.replace(text.find("threads = \"A\""), 13, "grid = [\"n\"]\nblock = [\"A\"]");
+  EXPECT_FALSE(tunekit::parse_spec(text, folder.spec_path()).arguments[0].by_value) << "pointers by default";
+  auto by_value = text;
+  by_value.insert(by_value.find("init = { random"), "pass = \"value\"\n");
+  const auto spec = tunekit::parse_spec(by_value, folder.spec_path());
+  EXPECT_TRUE(spec.arguments[0].by_value);
+  EXPECT_FALSE(spec.arguments[1].by_value);
+  auto output = text;
+  output.insert(output.find("direction = \"out\""), "pass = \"value\"\n");
+  const auto message = error_of(output, folder.spec_path());
+  EXPECT_NE(message.find(":" + std::to_string(line_of(output, "pass = \"value\"")) + ": pass = \"value\" is for inputs"),
+            std::string::npos)
+      << message;
 }
 
 TEST(Spec, UnknownKeysPointAtTheirLine) {

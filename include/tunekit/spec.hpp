@@ -24,7 +24,8 @@
 //   count = "n * n"
 //   init = { random = { seed = 1, low = -1.0, high = 1.0 } }   # optional step = 0.0078125:
 //   [[arguments]]                     #   values rounded to multiples of it
-//   name = "n"
+//   name = "n"                        # (cuda: pass = "value" hands an input's
+//                                     #  elements to the kernel as one struct)
 //   scalar = "int32"
 //   value = "n"
 //   [reference]
@@ -102,6 +103,11 @@ struct argument_spec {
   std::string count;  ///< buffers: element count, an expression of the problem size and parameters
   buffer_init init;
   argument_direction direction = argument_direction::in;
+  /// Buffers of cuda kernels, `pass = "value"`: the kernel takes the elements
+  /// themselves as one parameter (a struct of `count` of them, e.g. a filter's
+  /// weights), held in the constant bank, not a pointer to device memory. Only
+  /// for inputs; the kernel's parameter must have exactly their size.
+  bool by_value = false;
   std::string value;  ///< scalars: an expression of the problem size and parameters
   int line = 0;       ///< where the spec declares it
 };

@@ -434,10 +434,25 @@ class worker_process {
     const auto& host = *host_;
     prepare_buffers(host);
     std::vector<void*> parameters;
-    for (std::size_t a = 0; a < spec_.arguments.size(); ++a)
-      parameters.push_back(spec_.arguments[a].scalar ? host.pointers[a] : static_cast<void*>(&device_buffers_[a]));
     for (std::size_t a = 0; a < spec_.arguments.size(); ++a) {
-      if (spec_.arguments[a].scalar) continue;
+      const auto& argument = spec_.arguments[a];
+      parameters.push_back(argument.scalar || argument.by_value ? host.pointers[a]
+                                                                : static_cast<void*>(&device_buffers_[a]));
+      // The launch copies as many bytes as the kernel's parameter has from
+      // the host elements: they must be exactly that many.
+      if (!argument.by_value) continue;
+      std::size_t offset = 0;
+      std::size_t size = 0;
+      check(cudaFuncGetParamInfo(function, a, &offset, &size), "reading the kernel's parameters");
+      const auto given = host.counts[a] * size_of(argument.type);
+      if (size != given)
+        throw variant_failure{evaluation_status::launch_error,
+                              "argument '" + argument.name + "' (pass = value): the kernel's parameter " +
+                                  std::to_string(a) + " has " + std::to_string(size) + " bytes, the spec gives " +
+                                  std::to_string(given)};
+    }
+    for (std::size_t a = 0; a < spec_.arguments.size(); ++a) {
+      if (spec_.arguments[a].scalar || spec_.arguments[a].by_value) continue;
       if (spec_.arguments[a].direction == argument_direction::out)
         check(cudaMemsetAsync(device_buffers_[a], tunekit::detail::poison_byte, host.storage[a].size(), stream_),
               "poisoning an output");
@@ -516,7 +531,7 @@ class worker_process {
     device_buffers_.resize(spec_.arguments.size(), nullptr);
     buffer_bytes_.resize(spec_.arguments.size(), 0);
     for (std::size_t a = 0; a < spec_.arguments.size(); ++a) {
-      if (spec_.arguments[a].scalar || buffer_bytes_[a] == host.storage[a].size()) continue;
+      if (spec_.arguments[a].scalar || spec_.arguments[a].by_value || buffer_bytes_[a] == host.storage[a].size()) continue;
       if (device_buffers_[a] != nullptr) check(cudaFree(device_buffers_[a]), "freeing a buffer");
       device_buffers_[a] = nullptr;
       check(cudaMalloc(&device_buffers_[a], host.storage[a].size()), "allocating a buffer", evaluation_status::resources);

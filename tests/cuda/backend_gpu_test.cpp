@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <fstream>
 
 #include <nlohmann/json.hpp>
 
@@ -77,6 +78,84 @@ TEST(CudaBackendGpu, ReductionVariantsVerifyAndTime) {
   EXPECT_TRUE(report.failures.empty()) << tunekit::to_json(report);
   ASSERT_TRUE(report.best.has_value());
   EXPECT_GT(report.best->time_us, 0.0);
+}
+
+TEST(CudaBackendGpu, AnInputPassedByValueReachesTheKernelAndItsSizeIsChecked) {
+  if (tunekit::cuda::count_devices_without_context() == 0) GTEST_SKIP() << "no CUDA device";
+  tunekit::test::temp_dir dir;
+  // out[i] = in[i] * weights[i % 4]; the kernel's struct has TAPS weights, the
+  // spec passes 4: TAPS = 5 must fail before the launch reads past them.
+  std::ofstream(dir.path() / "taps.cu") << R"(
+struct taps { float weights[TAPS]; };
+extern "C" __global__ void scale(float* out, const float* in, const taps t, int n) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) out[i] = in[i] * t.weights[i % 4];
+}
+)";
+  std::ofstream(dir.path() / "taps_reference.cpp") << R"(
+extern "C" void taps_reference(void* const* args) {
+  auto* out = static_cast<float*>(args[0]);
+  const auto* in = static_cast<const float*>(args[1]);
+  const auto* weights = static_cast<const float*>(args[2]);
+  const int n = *static_cast<const int*>(args[3]);
+  for (int i = 0; i < n; ++i) out[i] = in[i] * weights[i % 4];
+}
+)";
+  std::ofstream(dir.path() / "taps.toml") << R"toml([kernel]
+name = "taps"
+backend = "cuda"
+source = "taps.cu"
+function = "scale"
+[parameters]
+TAPS = [4, 5]
+[problem]
+n = 100000
+[launch]
+grid = ["ceil(n / 256)"]
+block = ["256"]
+[[arguments]]
+name = "out"
+type = "float32"
+count = "n"
+direction = "out"
+[[arguments]]
+name = "in"
+type = "float32"
+count = "n"
+init = { random = { seed = 1, low = -1.0, high = 1.0 } }
+[[arguments]]
+name = "weights"
+type = "float32"
+count = "4"
+pass = "value"
+init = { random = { seed = 2, low = 1.0, high = 2.0 } }
+[[arguments]]
+name = "n"
+scalar = "int32"
+value = "n"
+[reference]
+source = "taps_reference.cpp"
+function = "taps_reference"
+tolerance = { absolute = 0, relative = 0 }
+)toml";
+  tunekit::tune_options options;
+  options.strategy = "brute_force";
+  options.limit = tunekit::budget::parse("100%");
+  options.store = dir.path() / "store.db";
+  const auto report = tunekit::run_tuning(tunekit::load_spec(dir.path() / "taps.toml"), options);
+  EXPECT_EQ(report.evaluations, 2u);
+  ASSERT_TRUE(report.best.has_value()) << tunekit::to_json(report);
+  EXPECT_EQ(std::get<std::int64_t>(report.best->config.at(0).second), 4) << "verified exactly";
+  EXPECT_EQ(report.failures.count("launch_error"), 1u) << tunekit::to_json(report);
+
+  auto store = tunekit::results_store::open(options.store, tunekit::store_access::read_only);
+  bool saw_message = false;
+  for (const auto& result : store.results(store.problems().at(0).key))
+    if (result.status == tunekit::evaluation_status::launch_error) {
+      EXPECT_NE(result.extra.find("has 20 bytes, the spec gives 16"), std::string::npos) << result.extra;
+      saw_message = true;
+    }
+  EXPECT_TRUE(saw_message);
 }
 
 }  // namespace
