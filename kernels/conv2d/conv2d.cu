@@ -65,10 +65,11 @@
 // at all in the tiles inside the image; with tiles_per_block > 1 the next
 // tile's reads are issued before this tile's FMAs (a prefetch). max_registers
 // > 0 caps each thread's registers near that many (through the launch bounds'
-// resident blocks), which also changes ptxas's scheduling: at K = 5, 64
-// threads, 4 x 8 outputs a thread, a cap of 128 gave 90 registers and
-// 38.11 us on the H200, ptxas's own choice (56 registers from nvcc 13) 44.38 us
-// (bench/results/h200/conv2d/explore, run 7). As a memory engine
+// resident blocks), which also changes ptxas's scheduling: at K = 5, 128
+// threads, 4 x 4 outputs a thread, a cap of 64 gave 48 registers and 36.96 us
+// on the H200, ptxas's own choice (40 registers from nvcc 13) 38.11 us
+// (bench/results/h200/conv2d/explore, run 8; with the filter read through a
+// pointer the same two took 40.03 and 40.45 us, run 7). As a memory engine
 // (K = 1, a copy, H200, 4096^2) single tiles read by the threads took 33.2 us
 // (the loader before this one), the bulk copies 38.8 us: the copy engine's
 // rows arrive later than the loads of many small blocks.
