@@ -27,3 +27,9 @@ cp = dict(one, block_size_x=[32, 64], block_size_y=[1, 2, 4], tile_size_y=[4, 8]
 spec('x_k5_cp', 5, cp, [], dict(b1, block_size_y=2, tile_size_y=8))
 mr = dict(one, block_size_x=[32, 64], block_size_y=[1, 2, 4], tile_size_y=[4, 8], tiles_per_block=[1], read_only=[0])
 spec('x_k5_mr', 5, mr, [], dict(b1, block_size_y=2, tile_size_y=8))
+# Run 8 (the filter passed by value): the register caps finer, 4 or 8 outputs wide, 2 to 16 rows, one or two tiles.
+fixed = dict(use_padding=[0], sliding_window=[1], cp_async=[0], halo_reuse=[0], bulk_copy=[0], stages=[2], interleave=[0],
+             read_only=[0])
+wide = dict(fixed, block_size_x=[16, 32, 64, 128], block_size_y=[1, 2, 4, 8], tile_size_x=[4, 8], tile_size_y=[2, 4, 8, 16],
+            tiles_per_block=[1, 2], max_registers=[0, 48, 64, 80, 96, 128])
+spec('x_k5_wide', 5, wide, [], dict(b1, block_size_y=2, tile_size_y=8))
