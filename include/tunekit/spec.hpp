@@ -22,10 +22,10 @@
 //   name = "a"
 //   type = "float32"
 //   count = "n * n"
+//   # pass = "value" (cuda, inputs): the kernel takes the elements as one struct, not a pointer
 //   init = { random = { seed = 1, low = -1.0, high = 1.0 } }   # optional step = 0.0078125:
 //   [[arguments]]                     #   values rounded to multiples of it
-//   name = "n"                        # (cuda: pass = "value" hands an input's
-//                                     #  elements to the kernel as one struct)
+//   name = "n"
 //   scalar = "int32"
 //   value = "n"
 //   [reference]

@@ -25,8 +25,9 @@
 // tile_size_x + K - 1 values once from shared memory into registers (16-byte
 // loads) and does every FMA that input row feeds (up to K * tile_size_x per
 // output row it contributes to) from registers, the K^2 weights read from the
-// constant bank (the filter is passed by value): about (tile_size_y + K - 1) (tile_size_x + 8) / (4 tile_size_x
-// tile_size_y) shared loads per output instead of K^2. The tile is copied from
+// constant bank (the filter is passed by value): about (tile_size_y + K - 1)
+// (tile_size_x + 8) / (4 tile_size_x tile_size_y) shared loads per output
+// instead of K^2. The tile is copied from
 // global memory in 16-byte pieces (float4, coalesced) whose columns start
 // 4 * ceil(r / 4) left of the block's first output column, so that every piece
 // is 16-byte aligned in both memories; each shared row's 16-byte slots are
@@ -57,8 +58,9 @@
 // down the image as one band, and each tile copies its halo too). Per ring
 // slot a `full` mbarrier (the rows landed) and an `empty` one (every computing
 // warp is done), so no block-wide barrier after the start: a few instructions
-// per 1 KB row instead of ~45 per 16 bytes with cp.async. Rows are not permuted (a bulk copy is linear), which
-// costs bank conflicts only at tile_size_x = 8, 16.
+// per 1 KB row instead of ~45 per 16 bytes with cp.async. Rows are not
+// permuted (a bulk copy is linear), which costs bank conflicts only at
+// tile_size_x = 8, 16.
 //
 // Without cp.async or the ring (aligned images), a block's tiles are read
 // through registers, every row of a tile in flight at once and no bounds test
