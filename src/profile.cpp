@@ -125,10 +125,17 @@ assessment assess(const observation& observed, const thresholds& limits) {
           "(fusion, narrower types) makes it faster.");
     else if (compute && *compute >= limits.at_limit)
       say("Compute-bound at " + percent(*compute) + " of the measured matrix-product rate: at the limit.");
-    else if (best < limits.far_from_limit && (memory || compute))
-      say("Room left: " + (memory ? percent(*memory) + " of copy bandwidth" : std::string()) +
-          (memory && compute ? ", " : "") + (compute ? percent(*compute) + " of the matrix-product rate" : std::string()) +
-          "; neither bytes nor arithmetic bound it, so look at latency, occupancy and divergence.");
+    else if (memory || compute) {
+      const std::string fractions = (memory ? percent(*memory) + " of copy bandwidth" : std::string()) +
+                                    (memory && compute ? ", " : "") +
+                                    (compute ? percent(*compute) + " of the matrix-product rate" : std::string());
+      if (best < limits.far_from_limit)
+        say("Room left: " + fractions + "; neither bytes nor arithmetic bound it, so look at latency, occupancy and "
+            "divergence.");
+      else
+        say("Near a ceiling: " + fractions + "; what is left is latency and overhead: more work in flight per SM "
+            "(occupancy, prefetching) or arithmetic overlapped with the memory traffic.");
+    }
   }
   if (observed.local_bytes && *observed.local_bytes > 0.0)
     say("Spills " + number(*observed.local_bytes, 4) + " bytes per thread to local memory; smaller register tiles "

@@ -138,6 +138,13 @@ TEST(ProfileAssess, RecommendationsFollowTheCeilingsTheOccupancyAndThePeer) {
   compute.rate = tunekit::measure::throughput{.gbps = 50.0, .tflops = 45.0, .fraction_of_copy = 0.01, .fraction_of_flops = 0.9};
   EXPECT_TRUE(mentions(tp::assess(compute).recommendations, "Compute-bound at 90%"));
 
+  auto near = quiet();
+  near.rate = tunekit::measure::throughput{.gbps = 60.0, .tflops = 36.4, .fraction_of_copy = 0.014, .fraction_of_flops = 0.71};
+  const auto between = tp::assess(near);
+  EXPECT_TRUE(mentions(between.recommendations, "Near a ceiling: 1.4% of copy bandwidth, 71% of the matrix-product rate"));
+  EXPECT_FALSE(mentions(between.recommendations, "Room left"));
+  EXPECT_FALSE(mentions(between.recommendations, "at the limit"));
+
   auto room = quiet();
   room.rate = tunekit::measure::throughput{.gbps = 800.0, .tflops = 1.0, .fraction_of_copy = 0.2, .fraction_of_flops = 0.02};
   room.occupancy = 0.125;
