@@ -505,7 +505,7 @@ bench_report run_bench(const kernel_spec& given, const bench_options& options) {
     if (!best && !options.baseline_when_untuned)
       throw no_stored_best("no stored best of " + spec.name + " on " + key.device.name +
                            " for this problem: tune it first or give --config");
-    index = configuration_index(spec, space, {});
+    index = baseline_index(spec, space);
     if (best)
       for (std::size_t i = 0; i < space.size(); ++i)
         if (configuration_of(space, i) == best->configuration) index = i;

@@ -51,6 +51,16 @@ def conv2d_entries(benchmark):
     return entries
 
 
+def conv2d_both_ways():
+    """The fastest algorithm (cudnn.benchmark), listed first as the
+    profiler's primary peer, then PyTorch's defaults (the algorithm cuDNN's
+    heuristics pick) timed in a fresh process: PyTorch caches one algorithm
+    per shape, whichever way it was chosen first."""
+    entries = conv2d_entries(benchmark=True)
+    defaults = subprocess.run([sys.executable, __file__, "--conv2d-defaults"], capture_output=True, check=True, text=True)
+    return entries + json.loads(defaults.stdout)
+
+
 def main():
     out = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "workloads": []}
     for n in (100_000, 2 ** 28):
@@ -62,13 +72,7 @@ def main():
         out["workloads"].append({"name": "dot_product", "n": n, "peer": "torch.dot(a, b) (float32)",
                                  "median_ms": median_ms(lambda: torch.dot(a, b))})
         del a, b, c
-    # conv2d: the fastest algorithm (cudnn.benchmark), listed first as the
-    # profiler's primary peer, then PyTorch's defaults (the algorithm cuDNN's
-    # heuristics pick) timed in a fresh process: PyTorch caches one algorithm
-    # per shape, whichever way it was chosen first.
-    out["workloads"].extend(conv2d_entries(benchmark=True))
-    defaults = subprocess.run([sys.executable, __file__, "--conv2d-defaults"], capture_output=True, check=True, text=True)
-    out["workloads"].extend(json.loads(defaults.stdout))
+    out["workloads"].extend(conv2d_both_ways())
     wanted = [name for name in os.environ.get("PEERS", "").split(",") if name]
     for path in sorted((pathlib.Path(__file__).parent / "peers").glob("*.py")):
         if wanted and path.stem not in wanted:
@@ -85,12 +89,9 @@ def main():
 if __name__ == "__main__":
     if sys.argv[1:] == ["--conv2d-defaults"]:
         json.dump(conv2d_entries(benchmark=False), sys.stdout)
-    elif sys.argv[1:] == ["--conv2d"]:  # the conv2d entries alone, both ways, as main() lists them
-        entries = conv2d_entries(benchmark=True)
-        defaults = subprocess.run([sys.executable, __file__, "--conv2d-defaults"], capture_output=True, check=True,
-                                  text=True)
+    elif sys.argv[1:] == ["--conv2d"]:  # the conv2d entries alone, as main() lists them
         json.dump({"device": torch.cuda.get_device_name(0), "torch": torch.__version__,
-                   "workloads": entries + json.loads(defaults.stdout)}, sys.stdout, indent=1)
+                   "workloads": conv2d_both_ways()}, sys.stdout, indent=1)
         print()
     else:
         main()
